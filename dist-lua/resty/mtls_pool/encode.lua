@@ -1,0 +1,77 @@
+local ____exports = {}
+--- Pool-name encoding: pure string work, no ngx, no FFI.
+-- 
+-- A name is VERSION followed by one token per field, joined with "|". A token is:
+--   nil -> "~"    true -> "+"    false -> "!"    "" -> '""'    integer n -> "#n"
+--   a non-empty string -> the string with every byte outside [A-Za-z0-9._:/[]-] written %XX.
+-- No escaped string contains "|", "~", "+", "!", '"' or "#", and no token is empty, so the
+-- token list (and with it the field tuple) can be read back from the name: the encoding is
+-- injective. Names longer than MAX_LENGTH are replaced by HASHED_PREFIX .. sha256(name) ..
+-- a readable head; unhashed names start with VERSION .. "|", so the two forms never meet.
+local concat = table.concat
+local byte = string.byte
+local find = string.find
+local format = string.format
+local gsub = string.gsub
+local sub = string.sub
+local VERSION = "mtls1"
+local HASHED_PREFIX = "mtls1~"
+--- Longest name kept as is; longer ones are hashed.
+local MAX_LENGTH = 512
+--- How much of a hashed name's original stays readable, for debugging.
+local HEAD_LENGTH = 160
+local UNSAFE = "[^0-9A-Za-z._:/%[%]%-]"
+local function escape_byte(c)
+    return format(
+        "%%%02X",
+        byte(c)
+    )
+end
+--- The token for one field value; see the module comment.
+local function token(value)
+    if value == nil then
+        return "~"
+    end
+    if type(value) == "string" then
+        if value == "" then
+            return "\"\""
+        end
+        local unsafe_at = find(value, UNSAFE)
+        if unsafe_at == nil then
+            return value
+        end
+        local escaped = gsub(value, UNSAFE, escape_byte)
+        return escaped
+    end
+    if type(value) == "number" then
+        return format("#%d", value)
+    end
+    return value and "+" or "!"
+end
+local parts = {VERSION}
+--- The unbounded name for one field tuple. Field order is part of the format: changing it
+-- means a new VERSION.
+local function fields(scheme, host, port, ssl, server_name, verify, proxy_uri, proxy_credentials, identity)
+    parts[2] = token(scheme)
+    parts[3] = token(host)
+    parts[4] = token(port)
+    parts[5] = token(ssl)
+    parts[6] = token(server_name)
+    parts[7] = token(verify)
+    parts[8] = token(proxy_uri)
+    parts[9] = token(proxy_credentials)
+    parts[10] = token(identity)
+    return concat(parts, "|")
+end
+--- The stand-in for a name longer than MAX_LENGTH: HASHED_PREFIX, the hex SHA-256 of the
+-- whole name, "|" and the first HEAD_LENGTH bytes after the version.
+local function hashed(name, sha256_hex)
+    return ((HASHED_PREFIX .. sha256_hex) .. "|") .. sub(name, #VERSION + 2, #VERSION + 1 + HEAD_LENGTH)
+end
+____exports.VERSION = VERSION
+____exports.HASHED_PREFIX = HASHED_PREFIX
+____exports.MAX_LENGTH = MAX_LENGTH
+____exports.token = token
+____exports.fields = fields
+____exports.hashed = hashed
+return ____exports

@@ -1,0 +1,167 @@
+local ____identity = require("resty.mtls_pool.identity")
+local options_identity = ____identity.options_identity
+local ____name = require("resty.mtls_pool.name")
+local name_for = ____name.name_for
+local ____target = require("resty.mtls_pool.target")
+local new_target = ____target.new_target
+local resolve = ____target.resolve
+local ngx_log = ngx.log
+local DEBUG = ngx.DEBUG
+local match = string.match
+local target = new_target()
+local tcp_options = {}
+local MAX_PROXY_HEADER_LINES = 100
+--- Sends CONNECT host:port through a fresh proxy connection; an error, or undefined.
+local function open_tunnel(sock, destination, authorization)
+    local request = ((("CONNECT " .. destination) .. " HTTP/1.1\r\nHost: ") .. destination) .. "\r\n"
+    if authorization ~= nil then
+        request = request .. ("Proxy-Authorization: " .. authorization) .. "\r\n"
+    end
+    local sent, send_err = sock:send(request .. "\r\n")
+    if sent == nil then
+        return "failed to issue CONNECT to proxy: " .. tostring(send_err)
+    end
+    local status_line, status_err = sock:receive("*l")
+    if status_line == nil then
+        return "failed to issue CONNECT to proxy: " .. tostring(status_err)
+    end
+    local code = match(status_line, "^HTTP/1%.[01] (%d%d%d)")
+    local status = tonumber(code)
+    if status == nil then
+        return "failed to establish a tunnel through a proxy: bad response"
+    end
+    if status < 200 or status > 299 then
+        return "failed to establish a tunnel through a proxy: " .. tostring(status)
+    end
+    do
+        local i = 0
+        while i < MAX_PROXY_HEADER_LINES do
+            local line, line_err = sock:receive("*l")
+            if line == nil then
+                return "failed to establish a tunnel through a proxy: " .. tostring(line_err)
+            end
+            if line == "" then
+                return nil
+            end
+            i = i + 1
+        end
+    end
+    return "failed to establish a tunnel through a proxy: too many response headers"
+end
+--- Closes the socket so that nothing half-open goes back to the pool; returns nil, err.
+local function fail(sock, err)
+    sock:close()
+    return nil, err
+end
+local function connect(httpc, options)
+    local sock = httpc.sock
+    if sock == nil then
+        return nil, "not initialized"
+    end
+    local err = resolve(options, httpc.proxy_opts, target)
+    if err ~= nil then
+        return nil, err
+    end
+    local ssl = target.ssl
+    local host = target.host
+    local port = target.port
+    local proxy_host = target.proxy_host
+    local proxy_port = target.proxy_port
+    local proxy_authorization = target.proxy_authorization
+    local server_name = target.server_name
+    local verify = target.verify
+    local cert
+    local key
+    local identity
+    if ssl then
+        cert = options.ssl_client_cert
+        key = options.ssl_client_priv_key
+        local id, id_err = options_identity(cert, key)
+        if id_err ~= nil then
+            return nil, id_err
+        end
+        identity = id
+        if identity ~= nil and sock.setclientcert == nil then
+            return nil, "ssl_client_cert needs tcpsock:setclientcert (ngx_lua >= 0.10.23)"
+        end
+    end
+    local pool = options.pool
+    if pool == nil then
+        local name, name_err = name_for(target, identity)
+        if name == nil then
+            return nil, name_err
+        end
+        pool = name
+    elseif type(pool) ~= "string" then
+        return nil, "bad pool: string expected, got " .. type(pool)
+    end
+    if options.pool_debug then
+        ngx_log(DEBUG, "mtls_pool: pool name ", pool)
+    end
+    tcp_options.pool = pool
+    tcp_options.pool_size = options.pool_size
+    tcp_options.backlog = options.backlog
+    if proxy_host ~= nil then
+        local ok, connect_err = sock:connect(proxy_host, proxy_port, tcp_options)
+        if ok == nil then
+            return nil, (((("failed to connect to: " .. proxy_host) .. ":") .. tostring(proxy_port)) .. ": ") .. tostring(connect_err)
+        end
+    elseif port == nil then
+        local ok, connect_err = sock:connect(host, tcp_options)
+        if ok == nil then
+            return nil, connect_err
+        end
+    else
+        local ok, connect_err = sock:connect(host, port, tcp_options)
+        if ok == nil then
+            return nil, connect_err
+        end
+    end
+    local ssl_session
+    if ssl then
+        local reused, reused_err = sock:getreusedtimes()
+        if reused == nil then
+            return fail(sock, reused_err)
+        end
+        if reused == 0 then
+            if proxy_host ~= nil then
+                local tunnel_err = open_tunnel(
+                    sock,
+                    (host .. ":") .. tostring(port),
+                    proxy_authorization
+                )
+                if tunnel_err ~= nil then
+                    return fail(sock, tunnel_err)
+                end
+            end
+            if identity ~= nil then
+                local set, set_err = sock:setclientcert(cert, key)
+                if set == nil then
+                    return fail(
+                        sock,
+                        "could not set client certificate: " .. tostring(set_err)
+                    )
+                end
+            end
+            local session, handshake_err = sock:sslhandshake(options.ssl_reused_session, server_name, verify, options.ssl_send_status_req)
+            if session == nil then
+                return fail(sock, handshake_err)
+            end
+            ssl_session = session
+        end
+    end
+    httpc.host = host
+    httpc.port = port
+    httpc.keepalive = true
+    httpc.ssl = ssl
+    if proxy_host ~= nil and not ssl then
+        httpc.http_proxy_auth = proxy_authorization
+        httpc.path_prefix = port == 80 and "http://" .. host or (("http://" .. host) .. ":") .. tostring(port)
+    else
+        httpc.http_proxy_auth = nil
+        httpc.path_prefix = nil
+    end
+    return true, nil, ssl_session
+end
+local ____exports = connect
+return ____exports

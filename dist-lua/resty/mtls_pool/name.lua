@@ -1,0 +1,93 @@
+local ____exports = {}
+local ____encode = require("resty.mtls_pool.encode")
+local fields = ____encode.fields
+local hashed = ____encode.hashed
+local MAX_LENGTH = ____encode.MAX_LENGTH
+local ____crypto = require("resty.mtls_pool.crypto")
+local hmac_sha256_hex = ____crypto.hmac_sha256_hex
+local random32 = ____crypto.random32
+local sha256_hex = ____crypto.sha256_hex
+local ____identity = require("resty.mtls_pool.identity")
+local options_identity = ____identity.options_identity
+local ____target = require("resty.mtls_pool.target")
+local new_target = ____target.new_target
+local resolve = ____target.resolve
+local credentials_key
+--- Digests of recent credentials, so that a warm pool_name does no HMAC. Bounded.
+local credentials_digests = {}
+local credentials_digests_count = 0
+local CREDENTIALS_DIGESTS_MAX = 256
+local function credentials_digest(authorization)
+    local known = credentials_digests[authorization]
+    if known ~= nil then
+        return known, nil
+    end
+    if credentials_key == nil then
+        local key, err = random32()
+        if key == nil then
+            return nil, "cannot digest proxy credentials: " .. err
+        end
+        credentials_key = key
+    end
+    local digest, err = hmac_sha256_hex(credentials_key, authorization)
+    if digest == nil then
+        return nil, "cannot digest proxy credentials: " .. err
+    end
+    if credentials_digests_count >= CREDENTIALS_DIGESTS_MAX then
+        credentials_digests = {}
+        credentials_digests_count = 0
+    end
+    credentials_digests[authorization] = digest
+    credentials_digests_count = credentials_digests_count + 1
+    return digest, nil
+end
+--- The name for a resolved target and a client identity (nil: no client certificate).
+local function name_for(target, identity)
+    local credentials
+    if target.ssl and target.proxy_authorization ~= nil then
+        local digest, err = credentials_digest(target.proxy_authorization)
+        if digest == nil then
+            return nil, err
+        end
+        credentials = digest
+    end
+    local name = fields(
+        target.scheme,
+        target.host,
+        target.port,
+        target.ssl,
+        target.server_name,
+        target.verify,
+        target.proxy_uri,
+        credentials,
+        identity
+    )
+    if #name <= MAX_LENGTH then
+        return name, nil
+    end
+    local digest, err = sha256_hex(name)
+    if digest == nil then
+        return nil, "cannot bound the pool name: " .. err
+    end
+    return hashed(name, digest), nil
+end
+local scratch = new_target()
+--- The pool name for httpc:connect options, or nil, err.
+local function pool_name(options, default_proxy_opts)
+    local err = resolve(options, default_proxy_opts, scratch)
+    if err ~= nil then
+        return nil, err
+    end
+    local identity
+    if scratch.ssl then
+        local id, id_err = options_identity(options.ssl_client_cert, options.ssl_client_priv_key)
+        if id_err ~= nil then
+            return nil, id_err
+        end
+        identity = id
+    end
+    return name_for(scratch, identity)
+end
+____exports.name_for = name_for
+____exports.pool_name = pool_name
+return ____exports

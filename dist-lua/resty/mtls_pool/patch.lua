@@ -1,0 +1,22 @@
+local ____exports = {}
+local connect = require("resty.mtls_pool.http_connect")
+local patched = setmetatable({}, {__mode = "k"})
+local function patch(http)
+    if type(http) ~= "table" or type(http.connect) ~= "function" then
+        return nil, "bad http module: expected the table require(\"resty.http\") returns"
+    end
+    if patched[http] then
+        return http, nil
+    end
+    local original = http.connect
+    http.connect = function(httpc, options, ...)
+        if type(options) == "table" then
+            return connect(httpc, options)
+        end
+        return original(httpc, options, ...)
+    end
+    patched[http] = true
+    return http, nil
+end
+____exports.patch = patch
+return ____exports

@@ -1,0 +1,216 @@
+local ____exports = {}
+--- What a set of httpc:connect options describes, with lua-resty-http 0.17's defaults applied:
+-- where to connect, whether and how to do TLS, and which proxy to go through.
+-- Pure Lua: no ngx, no FFI. Every user value is checked, since callers are plain Lua.
+local byte = string.byte
+local find = string.find
+local lower = string.lower
+local match = string.match
+local sub = string.sub
+function ____exports.new_target()
+    return {
+        scheme = nil,
+        host = "",
+        port = nil,
+        ssl = false,
+        server_name = nil,
+        verify = nil,
+        proxy_uri = nil,
+        proxy_host = nil,
+        proxy_port = nil,
+        proxy_authorization = nil
+    }
+end
+local DOT = 46
+local SPACE = 32
+local TAB = 9
+local LEFT_BRACKET = 91
+local function bad(what, expected, value)
+    return (((("bad " .. what) .. ": ") .. expected) .. " expected, got ") .. type(value)
+end
+--- A port number or numeric string, as an integer from 1 to 65535, else undefined.
+local function valid_port(value)
+    local port = tonumber(value)
+    if port == nil or port < 1 or port > 65535 or port % 1 ~= 0 then
+        return nil
+    end
+    return port
+end
+local function is_blank(c)
+    return c == SPACE or c == TAB
+end
+--- Whether `no_proxy` exempts `host`, as lua-resty-http 0.17 decides it: "*" exempts every host;
+-- otherwise a comma-separated list whose entries (a leading "." ignored) match the host itself
+-- or, when the entry has a dot, any domain the host is under. Unlike upstream, blanks around
+-- entries are ignored ("a.com, b.com" works as curl reads it).
+local function exempt(host, no_proxy)
+    if no_proxy == "*" then
+        return true
+    end
+    local host_length = #host
+    local list_length = #no_proxy
+    local start = 1
+    while start <= list_length do
+        local comma = find(no_proxy, ",", start, true)
+        local last = comma == nil and list_length or comma - 1
+        local first = start
+        while first <= last and is_blank(byte(no_proxy, first)) do
+            first = first + 1
+        end
+        while last >= first and is_blank(byte(no_proxy, last)) do
+            last = last - 1
+        end
+        if first <= last and byte(no_proxy, first) == DOT then
+            first = first + 1
+        end
+        local length = last - first + 1
+        if length > 0 then
+            if length == host_length then
+                if sub(no_proxy, first, last) == host then
+                    return true
+                end
+            elseif length < host_length and byte(host, host_length - length) == DOT then
+                local dot = find(no_proxy, ".", first, true)
+                if dot ~= nil and dot <= last and sub(host, host_length - length + 1) == sub(no_proxy, first, last) then
+                    return true
+                end
+            end
+        end
+        if comma == nil then
+            break
+        end
+        start = comma + 1
+    end
+    return false
+end
+local PROXY_URI_FORM = "expected http://host[:port]"
+--- Parses an http proxy URI into out.proxy_host / out.proxy_port; returns an error or undefined.
+local function parse_proxy_uri(uri, out)
+    local scheme, authority = match(uri, "^(%a[%w+.%-]*)://([^/?#]*)")
+    if scheme == nil or authority == nil then
+        return "bad proxy URI: " .. PROXY_URI_FORM
+    end
+    if lower(scheme) ~= "http" then
+        return ("protocol " .. scheme) .. " not supported for proxy connections"
+    end
+    local at = find(authority, "@", 1, true)
+    if at ~= nil then
+        return "bad proxy URI: credentials in the URI are not supported, use http(s)_proxy_authorization"
+    end
+    local pattern = byte(authority, 1) == LEFT_BRACKET and "^(%[[^%]]+%])(.*)$" or "^([^:]+)(.*)$"
+    local host, rest = match(authority, pattern)
+    if host == nil or rest == nil then
+        return "bad proxy URI: " .. PROXY_URI_FORM
+    end
+    local port = 80
+    if rest ~= "" then
+        local digits = match(rest, "^:(%d+)$")
+        port = valid_port(digits)
+        if port == nil then
+            return "bad proxy URI: " .. PROXY_URI_FORM
+        end
+    end
+    out.proxy_host = host
+    out.proxy_port = port
+    return nil
+end
+--- Fills `out` from `options` (and `default_proxy_opts` when options.proxy_opts is nil).
+-- Returns an error message, or undefined on success.
+function ____exports.resolve(options, default_proxy_opts, out)
+    if type(options) ~= "table" then
+        return bad("options", "table", options)
+    end
+    local scheme = options.scheme
+    local host = options.host
+    if type(host) ~= "string" or host == "" then
+        return bad("host", "non-empty string", host)
+    end
+    if scheme ~= nil and scheme ~= "http" and scheme ~= "https" then
+        return type(scheme) == "string" and ("bad scheme: \"http\" or \"https\" expected, got \"" .. scheme) .. "\"" or bad("scheme", "\"http\" or \"https\"", scheme)
+    end
+    local unix = sub(host, 1, 5) == "unix:"
+    local port
+    if options.port ~= nil then
+        if scheme == nil then
+            return "'scheme' is required when providing a port"
+        end
+        if unix then
+            return "bad port: a unix socket host takes no port"
+        end
+        port = valid_port(options.port)
+        if port == nil then
+            return (type(options.port) == "number" or type(options.port) == "string") and "bad port: integer from 1 to 65535 expected, got " .. tostring(options.port) or bad("port", "integer from 1 to 65535", options.port)
+        end
+    elseif scheme ~= nil and not unix then
+        port = scheme == "https" and 443 or 80
+    end
+    local ssl = scheme == "https"
+    local server_name
+    local verify
+    if ssl then
+        server_name = options.ssl_server_name
+        if server_name ~= nil and server_name ~= false and type(server_name) ~= "string" then
+            return bad("ssl_server_name", "string", server_name)
+        end
+        verify = options.ssl_verify ~= false
+    end
+    out.scheme = scheme
+    out.host = host
+    out.port = port
+    out.ssl = ssl
+    out.server_name = server_name
+    out.verify = verify
+    out.proxy_uri = nil
+    out.proxy_host = nil
+    out.proxy_port = nil
+    out.proxy_authorization = nil
+    if port == nil then
+        return nil
+    end
+    local proxy = options.proxy_opts
+    if proxy == nil then
+        proxy = default_proxy_opts
+    end
+    if proxy == nil then
+        return nil
+    end
+    if type(proxy) ~= "table" then
+        return bad("proxy_opts", "table", proxy)
+    end
+    local opts = proxy
+    local uri = opts.http_proxy
+    local authorization = opts.http_proxy_authorization
+    if ssl then
+        uri = opts.https_proxy
+        authorization = opts.https_proxy_authorization
+    end
+    local no_proxy = opts.no_proxy
+    if uri ~= nil and type(uri) ~= "string" then
+        return bad(
+            tostring(scheme) .. "_proxy",
+            "string",
+            uri
+        )
+    end
+    if authorization ~= nil and type(authorization) ~= "string" then
+        return bad(
+            tostring(scheme) .. "_proxy_authorization",
+            "string",
+            authorization
+        )
+    end
+    if no_proxy ~= nil and type(no_proxy) ~= "string" then
+        return bad("no_proxy", "string", no_proxy)
+    end
+    if uri == nil or no_proxy ~= nil and exempt(host, no_proxy) then
+        return nil
+    end
+    local err = parse_proxy_uri(uri, out)
+    if err ~= nil then
+        return err
+    end
+    out.proxy_uri = uri
+    out.proxy_authorization = authorization
+    return nil
+end
+return ____exports

@@ -1,0 +1,3 @@
+local connect = require("resty.mtls_pool.http_connect")
+local ____exports = connect
+return ____exports

@@ -1,0 +1,205 @@
+/**
+ * resty.mtls_pool.http_connect: a drop-in for lua-resty-http's resty.http_connect, with the
+ * same contract, whose pool names carry the proven client identity. Self-contained: it needs
+ * only `self.sock`, and does the proxy CONNECT exchange itself.
+ *
+ *   local connect = require "resty.mtls_pool.http_connect"
+ *   local ok, err, ssl_session = connect(httpc, {
+ *     scheme = "https",        -- "http", "https", or nil for a unix socket
+ *     host = "example.com",    -- host name, IP literal ("[::1]"), or "unix:/path/to.sock"
+ *     port = nil,              -- defaults to 443 / 80 from scheme; requires scheme
+ *     pool = nil,              -- pool name; leave nil to get mtls_pool.pool_name(options)
+ *     pool_size = nil,         -- as for tcpsock:connect
+ *     backlog = nil,
+ *     pool_debug = false,      -- log the pool name at DEBUG (it holds no secrets)
+ *     ssl_reused_session = nil, ssl_server_name = nil, ssl_send_status_req = nil,
+ *     ssl_verify = true,       -- only false turns verification off
+ *     ssl_client_cert = nil,   -- cdata from ngx.ssl.parse_pem_cert, with
+ *     ssl_client_priv_key = nil, -- cdata from ngx.ssl.parse_pem_priv_key (ngx_lua >= 0.10.23)
+ *     proxy_opts = nil,        -- defaults to httpc.proxy_opts: http_proxy, https_proxy,
+ *                              -- http(s)_proxy_authorization, no_proxy
+ *   })
+ *
+ * Differences from lua-resty-http 0.17, all on the safe side: a client certificate that cannot
+ * be set, or a cert without its key, is an error (never a plain-TLS connect); unix sockets are
+ * never proxied; "https" over "unix:/path" is TLS over the socket.
+ */
+import { options_identity } from "./identity";
+import { name_for } from "./name";
+import { ConnectOptions, new_target, resolve } from "./target";
+
+const ngx_log = ngx.log;
+const DEBUG = ngx.DEBUG;
+const match = string.match;
+
+// connect() resolves into this table and copies what it needs into locals before it yields.
+const target = new_target();
+
+// ngx_lua reads pool, pool_size and backlog when connect() is called, before it yields, so
+// one table serves every call.
+const tcp_options: TcpConnectOptions = {};
+
+const MAX_PROXY_HEADER_LINES = 100;
+
+/** Sends CONNECT host:port through a fresh proxy connection; an error, or undefined. */
+function open_tunnel(sock: TcpSock, destination: string, authorization: string | undefined): string | undefined {
+  let request = "CONNECT " + destination + " HTTP/1.1\r\nHost: " + destination + "\r\n";
+  if (authorization !== undefined) {
+    request += "Proxy-Authorization: " + authorization + "\r\n";
+  }
+  const [sent, send_err] = sock.send(request + "\r\n");
+  if (sent === undefined) {
+    return "failed to issue CONNECT to proxy: " + send_err;
+  }
+  const [status_line, status_err] = sock.receive("*l");
+  if (status_line === undefined) {
+    return "failed to issue CONNECT to proxy: " + status_err;
+  }
+  const [code] = match(status_line, "^HTTP/1%.[01] (%d%d%d)");
+  const status = tonumber(code);
+  if (status === undefined) {
+    return "failed to establish a tunnel through a proxy: bad response";
+  }
+  if (status < 200 || status > 299) {
+    return "failed to establish a tunnel through a proxy: " + status;
+  }
+  // The tunnel starts after the (bodiless) response's headers.
+  for (let i = 0; i < MAX_PROXY_HEADER_LINES; i++) {
+    const [line, line_err] = sock.receive("*l");
+    if (line === undefined) {
+      return "failed to establish a tunnel through a proxy: " + line_err;
+    }
+    if (line === "") {
+      return undefined;
+    }
+  }
+  return "failed to establish a tunnel through a proxy: too many response headers";
+}
+
+/** Closes the socket so that nothing half-open goes back to the pool; returns nil, err. */
+function fail(sock: TcpSock, err: string | undefined): LuaMultiReturn<[undefined, string | undefined]> {
+  sock.close();
+  return $multi(undefined, err);
+}
+
+function connect(
+  httpc: HttpClient,
+  options: ConnectOptions,
+): LuaMultiReturn<[true, undefined, SslSession | true | undefined] | [undefined, string | undefined]> {
+  const sock = httpc.sock;
+  if (sock === undefined) {
+    return $multi(undefined, "not initialized");
+  }
+  const err = resolve(options, httpc.proxy_opts, target);
+  if (err !== undefined) {
+    return $multi(undefined, err);
+  }
+  const ssl = target.ssl;
+  const host = target.host;
+  const port = target.port;
+  const proxy_host = target.proxy_host;
+  const proxy_port = target.proxy_port;
+  const proxy_authorization = target.proxy_authorization;
+  const server_name = target.server_name as string | false | undefined;
+  const verify = target.verify;
+
+  let cert: unknown;
+  let key: unknown;
+  let identity: string | undefined;
+  if (ssl) {
+    cert = options.ssl_client_cert;
+    key = options.ssl_client_priv_key;
+    const [id, id_err] = options_identity(cert, key);
+    if (id_err !== undefined) {
+      return $multi(undefined, id_err);
+    }
+    identity = id;
+    if (identity !== undefined && sock.setclientcert === undefined) {
+      return $multi(undefined, "ssl_client_cert needs tcpsock:setclientcert (ngx_lua >= 0.10.23)");
+    }
+  }
+
+  let pool = options.pool;
+  if (pool === undefined) {
+    const [name, name_err] = name_for(target, identity);
+    if (name === undefined) {
+      return $multi(undefined, name_err);
+    }
+    pool = name;
+  } else if (typeof pool !== "string") {
+    return $multi(undefined, "bad pool: string expected, got " + type(pool));
+  }
+  if (options.pool_debug) {
+    ngx_log(DEBUG, "mtls_pool: pool name ", pool as string);
+  }
+  tcp_options.pool = pool as string;
+  tcp_options.pool_size = options.pool_size as number | undefined;
+  tcp_options.backlog = options.backlog as number | undefined;
+
+  if (proxy_host !== undefined) {
+    const [ok, connect_err] = sock.connect(proxy_host, proxy_port as number, tcp_options);
+    if (ok === undefined) {
+      return $multi(undefined, "failed to connect to: " + proxy_host + ":" + proxy_port + ": " + connect_err);
+    }
+  } else if (port === undefined) {
+    const [ok, connect_err] = sock.connect(host, tcp_options);
+    if (ok === undefined) {
+      return $multi(undefined, connect_err);
+    }
+  } else {
+    const [ok, connect_err] = sock.connect(host, port, tcp_options);
+    if (ok === undefined) {
+      return $multi(undefined, connect_err);
+    }
+  }
+
+  let ssl_session: SslSession | true | undefined;
+  if (ssl) {
+    const [reused, reused_err] = sock.getreusedtimes();
+    if (reused === undefined) {
+      return fail(sock, reused_err);
+    }
+    // A pooled connection is already tunnelled, handshaken and authenticated as this pool's
+    // identity: that is what the pool name guarantees.
+    if (reused === 0) {
+      if (proxy_host !== undefined) {
+        const tunnel_err = open_tunnel(sock, host + ":" + port, proxy_authorization);
+        if (tunnel_err !== undefined) {
+          return fail(sock, tunnel_err);
+        }
+      }
+      if (identity !== undefined) {
+        const [set, set_err] = sock.setclientcert!(cert as CertChain, key as PrivateKey);
+        if (set === undefined) {
+          return fail(sock, "could not set client certificate: " + set_err);
+        }
+      }
+      const [session, handshake_err] = sock.sslhandshake(
+        options.ssl_reused_session as SslSession | boolean | undefined,
+        server_name,
+        verify,
+        options.ssl_send_status_req as boolean | undefined,
+      );
+      if (session === undefined) {
+        return fail(sock, handshake_err);
+      }
+      ssl_session = session;
+    }
+  }
+
+  httpc.host = host;
+  httpc.port = port;
+  httpc.keepalive = true;
+  httpc.ssl = ssl;
+  // Over plain http through a proxy, lua-resty-http sends these with each request.
+  if (proxy_host !== undefined && !ssl) {
+    httpc.http_proxy_auth = proxy_authorization;
+    httpc.path_prefix = port === 80 ? "http://" + host : "http://" + host + ":" + port;
+  } else {
+    httpc.http_proxy_auth = undefined;
+    httpc.path_prefix = undefined;
+  }
+  return $multi(true, undefined, ssl_session);
+}
+
+export = connect;

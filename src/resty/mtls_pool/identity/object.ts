@@ -1,0 +1,27 @@
+/**
+ * Identity provider of last resort: a token per (certificate object, key object) pair, never
+ * reused during the worker's life. Secure without any digest, but only requests that pass the
+ * very same cdata objects share pooled connections. identity.ts keeps the token per pair.
+ */
+import { unavailable } from "../include/libcrypto";
+import { check_possession } from "./ffi";
+
+let last_token = 0;
+
+function load(): string | undefined {
+  return undefined;
+}
+
+function identity(cert: CertChain, key: PrivateKey): LuaMultiReturn<[string, undefined] | [undefined, string]> {
+  // With libcrypto at hand, refuse a mismatched key now; without it the handshake refuses it.
+  if (unavailable() === undefined) {
+    const err = check_possession(cert, key);
+    if (err !== undefined) {
+      return $multi(undefined, err);
+    }
+  }
+  last_token += 1;
+  return $multi("obj:" + last_token, undefined);
+}
+
+export { load, identity };

@@ -1,0 +1,36 @@
+/**
+ * patch(http): makes lua-resty-http's table-form httpc:connect(options) use our connect.
+ * Idempotent; the other call forms (host, port[, opts] and "unix:" paths) are untouched.
+ */
+import connect = require("./http_connect");
+import type { ConnectOptions } from "./target";
+
+type Connect = (this: void, httpc: HttpClient, options: unknown, ...rest: unknown[]) => LuaMultiReturn<unknown[]>;
+
+/** The parts of the resty.http module patch() touches. */
+export interface HttpModule {
+  connect?: Connect;
+}
+
+// Modules already patched; weak so that patching keeps nothing alive.
+const patched = setmetatable(new LuaTable<HttpModule, true>(), { __mode: "k" });
+
+function patch(http: HttpModule): LuaMultiReturn<[HttpModule, undefined] | [undefined, string]> {
+  if (typeof http !== "object" || typeof http.connect !== "function") {
+    return $multi(undefined, "bad http module: expected the table require(\"resty.http\") returns");
+  }
+  if (patched.get(http)) {
+    return $multi(http, undefined);
+  }
+  const original = http.connect;
+  http.connect = (httpc: HttpClient, options: unknown, ...rest: unknown[]): LuaMultiReturn<unknown[]> => {
+    if (typeof options === "object") {
+      return connect(httpc, options as ConnectOptions);
+    }
+    return original(httpc, options, ...rest);
+  };
+  patched.set(http, true);
+  return $multi(http, undefined);
+}
+
+export { patch };

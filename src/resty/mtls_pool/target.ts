@@ -1,0 +1,279 @@
+/**
+ * What a set of httpc:connect options describes, with lua-resty-http 0.17's defaults applied:
+ * where to connect, whether and how to do TLS, and which proxy to go through.
+ * Pure Lua: no ngx, no FFI. Every user value is checked, since callers are plain Lua.
+ */
+
+const byte = string.byte;
+const find = string.find;
+const lower = string.lower;
+const match = string.match;
+const sub = string.sub;
+
+/** Options as for lua-resty-http's httpc:connect(options); values are unchecked Lua values. */
+export interface ConnectOptions {
+  scheme?: unknown;
+  host?: unknown;
+  port?: unknown;
+  pool?: unknown;
+  pool_size?: unknown;
+  backlog?: unknown;
+  ssl_reused_session?: unknown;
+  ssl_server_name?: unknown;
+  ssl_send_status_req?: unknown;
+  ssl_verify?: unknown;
+  ssl_client_cert?: unknown;
+  ssl_client_priv_key?: unknown;
+  proxy_opts?: unknown;
+  pool_debug?: unknown;
+}
+
+/** lua-resty-http's proxy options. */
+export interface ProxyOptions {
+  http_proxy?: unknown;
+  https_proxy?: unknown;
+  http_proxy_authorization?: unknown;
+  https_proxy_authorization?: unknown;
+  no_proxy?: unknown;
+}
+
+/** The resolved connection; filled in place by resolve() so callers can reuse one table. */
+export interface Target {
+  scheme: string | undefined;
+  host: string;
+  /** undefined for a unix socket ("unix:/path"), or a host given with neither scheme nor port. */
+  port: number | undefined;
+  ssl: boolean;
+  /** https only: the SNI name as given (nil or false: none sent). */
+  server_name: string | boolean | undefined;
+  /** https only: false only when the caller passed ssl_verify = false. */
+  verify: boolean | undefined;
+  /** The proxy in use, after no_proxy; undefined when connecting directly. */
+  proxy_uri: string | undefined;
+  proxy_host: string | undefined;
+  proxy_port: number | undefined;
+  /** The Proxy-Authorization value for the proxy in use. */
+  proxy_authorization: string | undefined;
+}
+
+export function new_target(): Target {
+  return {
+    scheme: undefined,
+    host: "",
+    port: undefined,
+    ssl: false,
+    server_name: undefined,
+    verify: undefined,
+    proxy_uri: undefined,
+    proxy_host: undefined,
+    proxy_port: undefined,
+    proxy_authorization: undefined,
+  };
+}
+
+const DOT = 46; // "."
+const SPACE = 32;
+const TAB = 9;
+const LEFT_BRACKET = 91; // "["
+
+function bad(what: string, expected: string, value: unknown): string {
+  return "bad " + what + ": " + expected + " expected, got " + type(value);
+}
+
+/** A port number or numeric string, as an integer from 1 to 65535, else undefined. */
+function valid_port(value: unknown): number | undefined {
+  const port = tonumber(value);
+  if (port === undefined || port < 1 || port > 65535 || port % 1 !== 0) {
+    return undefined;
+  }
+  return port;
+}
+
+function is_blank(c: number | undefined): boolean {
+  return c === SPACE || c === TAB;
+}
+
+/**
+ * Whether `no_proxy` exempts `host`, as lua-resty-http 0.17 decides it: "*" exempts every host;
+ * otherwise a comma-separated list whose entries (a leading "." ignored) match the host itself
+ * or, when the entry has a dot, any domain the host is under. Unlike upstream, blanks around
+ * entries are ignored ("a.com, b.com" works as curl reads it).
+ */
+function exempt(host: string, no_proxy: string): boolean {
+  if (no_proxy === "*") {
+    return true;
+  }
+  const host_length = host.length;
+  const list_length = no_proxy.length;
+  let start = 1;
+  while (start <= list_length) {
+    const [comma] = find(no_proxy, ",", start, true);
+    let last = comma === undefined ? list_length : comma - 1;
+    let first = start;
+    while (first <= last && is_blank(byte(no_proxy, first))) {
+      first += 1;
+    }
+    while (last >= first && is_blank(byte(no_proxy, last))) {
+      last -= 1;
+    }
+    if (first <= last && byte(no_proxy, first) === DOT) {
+      first += 1;
+    }
+    const length = last - first + 1;
+    if (length > 0) {
+      if (length === host_length) {
+        if (sub(no_proxy, first, last) === host) {
+          return true;
+        }
+      } else if (length < host_length && byte(host, host_length - length) === DOT) {
+        // A parent domain: upstream only compares parents that still hold a dot.
+        const [dot] = find(no_proxy, ".", first, true);
+        if (dot !== undefined && dot <= last && sub(host, host_length - length + 1) === sub(no_proxy, first, last)) {
+          return true;
+        }
+      }
+    }
+    if (comma === undefined) {
+      break;
+    }
+    start = comma + 1;
+  }
+  return false;
+}
+
+const PROXY_URI_FORM = "expected http://host[:port]";
+
+/** Parses an http proxy URI into out.proxy_host / out.proxy_port; returns an error or undefined. */
+function parse_proxy_uri(uri: string, out: Target): string | undefined {
+  // The URI is never echoed back: it is configuration that may hold secrets.
+  const [scheme, authority] = match(uri, "^(%a[%w+.%-]*)://([^/?#]*)");
+  if (scheme === undefined || authority === undefined) {
+    return "bad proxy URI: " + PROXY_URI_FORM;
+  }
+  if (lower(scheme) !== "http") {
+    return "protocol " + scheme + " not supported for proxy connections";
+  }
+  const [at] = find(authority, "@", 1, true);
+  if (at !== undefined) {
+    return "bad proxy URI: credentials in the URI are not supported, use http(s)_proxy_authorization";
+  }
+  // An IPv6 literal keeps its brackets, as ngx's connect() expects it.
+  const pattern = byte(authority, 1) === LEFT_BRACKET ? "^(%[[^%]]+%])(.*)$" : "^([^:]+)(.*)$";
+  const [host, rest] = match(authority, pattern);
+  if (host === undefined || rest === undefined) {
+    return "bad proxy URI: " + PROXY_URI_FORM;
+  }
+  let port: number | undefined = 80;
+  if (rest !== "") {
+    const [digits] = match(rest, "^:(%d+)$");
+    port = valid_port(digits);
+    if (port === undefined) {
+      return "bad proxy URI: " + PROXY_URI_FORM;
+    }
+  }
+  out.proxy_host = host;
+  out.proxy_port = port;
+  return undefined;
+}
+
+/**
+ * Fills `out` from `options` (and `default_proxy_opts` when options.proxy_opts is nil).
+ * Returns an error message, or undefined on success.
+ */
+export function resolve(options: ConnectOptions, default_proxy_opts: unknown, out: Target): string | undefined {
+  if (typeof options !== "object") {
+    return bad("options", "table", options);
+  }
+  const scheme = options.scheme;
+  const host = options.host;
+  if (typeof host !== "string" || host === "") {
+    return bad("host", "non-empty string", host);
+  }
+  if (scheme !== undefined && scheme !== "http" && scheme !== "https") {
+    return typeof scheme === "string"
+      ? 'bad scheme: "http" or "https" expected, got "' + scheme + '"'
+      : bad("scheme", '"http" or "https"', scheme);
+  }
+  const unix = sub(host, 1, 5) === "unix:";
+  let port: number | undefined;
+  if (options.port !== undefined) {
+    if (scheme === undefined) {
+      return "'scheme' is required when providing a port";
+    }
+    if (unix) {
+      return "bad port: a unix socket host takes no port";
+    }
+    port = valid_port(options.port);
+    if (port === undefined) {
+      return typeof options.port === "number" || typeof options.port === "string"
+        ? "bad port: integer from 1 to 65535 expected, got " + tostring(options.port)
+        : bad("port", "integer from 1 to 65535", options.port);
+    }
+  } else if (scheme !== undefined && !unix) {
+    port = scheme === "https" ? 443 : 80;
+  }
+
+  const ssl = scheme === "https";
+  let server_name: string | boolean | undefined;
+  let verify: boolean | undefined;
+  if (ssl) {
+    server_name = options.ssl_server_name as string | boolean | undefined;
+    if (server_name !== undefined && server_name !== false && typeof server_name !== "string") {
+      return bad("ssl_server_name", "string", server_name);
+    }
+    verify = options.ssl_verify !== false;
+  }
+
+  out.scheme = scheme;
+  out.host = host;
+  out.port = port;
+  out.ssl = ssl;
+  out.server_name = server_name;
+  out.verify = verify;
+  out.proxy_uri = undefined;
+  out.proxy_host = undefined;
+  out.proxy_port = undefined;
+  out.proxy_authorization = undefined;
+
+  // A proxy reaches TCP targets only: a unix socket is always connected to directly.
+  if (port === undefined) {
+    return undefined;
+  }
+  let proxy = options.proxy_opts;
+  if (proxy === undefined) {
+    proxy = default_proxy_opts;
+  }
+  if (proxy === undefined) {
+    return undefined;
+  }
+  if (typeof proxy !== "object") {
+    return bad("proxy_opts", "table", proxy);
+  }
+  const opts = proxy as ProxyOptions;
+  let uri = opts.http_proxy;
+  let authorization = opts.http_proxy_authorization;
+  if (ssl) {
+    uri = opts.https_proxy;
+    authorization = opts.https_proxy_authorization;
+  }
+  const no_proxy = opts.no_proxy;
+  if (uri !== undefined && typeof uri !== "string") {
+    return bad(scheme + "_proxy", "string", uri);
+  }
+  if (authorization !== undefined && typeof authorization !== "string") {
+    return bad(scheme + "_proxy_authorization", "string", authorization);
+  }
+  if (no_proxy !== undefined && typeof no_proxy !== "string") {
+    return bad("no_proxy", "string", no_proxy);
+  }
+  if (uri === undefined || (no_proxy !== undefined && exempt(host, no_proxy))) {
+    return undefined;
+  }
+  const err = parse_proxy_uri(uri, out);
+  if (err !== undefined) {
+    return err;
+  }
+  out.proxy_uri = uri;
+  out.proxy_authorization = authorization;
+  return undefined;
+}

@@ -1,0 +1,31 @@
+/**
+ * The parts of LuaJIT's FFI library this project calls.
+ * Reference: https://luajit.org/ext_ffi_api.html
+ */
+/** @noSelfInFile */
+
+declare module "ffi" {
+  /** A C type object made by ffi.typeof. */
+  export interface CType {
+    readonly __ctype: unique symbol;
+  }
+
+  export function cdef(declarations: string): void;
+  export function string(ptr: CData, len?: number): string;
+  export function cast(ct: CType | string, value: CData): CData;
+  export function gc(value: CData, finalizer: ((this: void, value: CData) => void) | undefined): CData;
+  export function sizeof(ct: CType | string): number;
+  export function istype(ct: CType | string, value: unknown): boolean;
+
+  /**
+   * ffi.C, the default C namespace. Its members are the C functions declared with cdef;
+   * each declaring module adds them to this interface (see libcrypto.d.ts).
+   */
+  export interface Namespace {}
+  export const C: Namespace;
+
+  // ffi.new and ffi.typeof, whose names are reserved words in TypeScript.
+  function new_(ct: CType | string, nelem?: number): CData;
+  function typeof_(ct: string): CType;
+  export { new_ as new, typeof_ as typeof };
+}
