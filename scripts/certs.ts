@@ -1,0 +1,107 @@
+// Test PKI made with the openssl CLI. Idempotent: a stamp file marks a complete set.
+//
+//   ca.crt            "mtls-pool test CA" (root; signs server, alice, bob, carol, intermediate)
+//   intermediate.crt  "mtls-pool test intermediate CA" (signs dave)
+//   other-ca.crt      "other CA" (unrelated root; signs mallory)
+//   <client>.crt/.key/.fp  alice, bob (RSA 2048), carol (EC P-256), dave, mallory
+//   dave-chain.crt    dave's leaf + intermediate
+//   server.crt/.key   CN=localhost, SAN DNS:localhost, IP:127.0.0.1, IP:::1
+//   attacker.key      an RSA key that matches no certificate
+import { execFile, execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { promisify } from "node:util";
+
+export const CLIENTS = ["alice", "bob", "carol", "dave", "mallory"] as const;
+
+const DAYS = "20000";
+const run = promisify(execFile);
+const STAMP = ".complete";
+
+// One config for every certificate; each signing step picks its extension section.
+const OPENSSL_CNF = `
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[intermediate]
+basicConstraints = critical, CA:TRUE, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid, issuer
+[client]
+basicConstraints = CA:FALSE
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid, issuer
+[server]
+basicConstraints = CA:FALSE
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid, issuer
+`;
+
+/** Makes (or reuses) the test certificates in `dir`; returns `dir`. */
+export async function makeCerts(dir: string): Promise<string> {
+  if (existsSync(path.join(dir, STAMP))) return dir;
+  await mkdir(dir, { recursive: true });
+  const cnf = path.join(dir, "openssl.cnf");
+  await writeFile(cnf, OPENSSL_CNF);
+  const f = (name: string): string => path.join(dir, name);
+  const openssl = (args: string[], input?: string): string =>
+    execFileSync("openssl", args, { cwd: dir, encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
+
+  // Key generation is the slow part (RSA primes): do it all in parallel, then sign in order.
+  const genKey = (name: string, algo: string[]) => run("openssl", ["genpkey", ...algo, "-out", f(`${name}.key`)]);
+  const rsa = ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"];
+  const rsaKeys = ["ca", "other-ca", "intermediate", "server", "alice", "bob", "dave", "mallory", "attacker"];
+  await Promise.all([
+    ...rsaKeys.map((name) => genKey(name, rsa)),
+    genKey("carol", ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]),
+  ]);
+  const selfSigned = (name: string, cn: string): void => {
+    openssl(["req", "-config", cnf, "-x509", "-new", "-key", f(`${name}.key`), "-subj", `/CN=${cn}`,
+      "-days", DAYS, "-extensions", "ca", "-set_serial", serial(), "-out", f(`${name}.crt`)]);
+  };
+  const signed = (name: string, cn: string, issuer: string, ext: string): void => {
+    const csr = openssl(["req", "-config", cnf, "-new", "-key", f(`${name}.key`), "-subj", `/CN=${cn}`]);
+    openssl(["x509", "-req", "-CA", f(`${issuer}.crt`), "-CAkey", f(`${issuer}.key`), "-set_serial", serial(),
+      "-days", DAYS, "-extfile", cnf, "-extensions", ext, "-out", f(`${name}.crt`)], csr);
+  };
+
+  selfSigned("ca", "mtls-pool test CA");
+  selfSigned("other-ca", "other CA");
+  signed("intermediate", "mtls-pool test intermediate CA", "ca", "intermediate");
+  signed("server", "localhost", "ca", "server");
+  signed("alice", "alice", "ca", "client");
+  signed("bob", "bob", "ca", "client");
+  signed("carol", "carol", "ca", "client");
+  signed("dave", "dave", "intermediate", "client");
+  signed("mallory", "mallory", "other-ca", "client");
+
+  const read = (name: string): Promise<string> => readFile(f(name), "utf8");
+  await writeFile(f("dave-chain.crt"), (await read("dave.crt")) + (await read("intermediate.crt")));
+  for (const name of CLIENTS) {
+    // "sha256 Fingerprint=AB:CD:..." (OpenSSL 1.1 says "SHA256 Fingerprint=")
+    const out = openssl(["x509", "-noout", "-fingerprint", "-sha256", "-in", f(`${name}.crt`)]);
+    const hex = out.trim().split("=")[1]?.replaceAll(":", "").toLowerCase() ?? "";
+    if (!/^[0-9a-f]{64}$/.test(hex)) throw new Error(`unexpected fingerprint output for ${name}: ${out}`);
+    await writeFile(f(`${name}.fp`), hex); // no newline: read("*a") gives the bare hex
+  }
+  await writeFile(f(STAMP), "");
+  return dir;
+}
+
+/** A random positive 64-bit serial, so that no two test certificates share issuer+serial. */
+function serial(): string {
+  const bytes = randomBytes(8);
+  bytes[0] = bytes[0]! & 0x7f;
+  return `0x${bytes.toString("hex")}`;
+}

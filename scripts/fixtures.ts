@@ -1,0 +1,108 @@
+// The servers integration specs talk to: one nginx with an mTLS server (TCP + unix socket), a
+// plain-TLS server and a plain HTTP server, all answering
+//   dn=<$ssl_client_s_dn> conn=<$connection> reqs=<$connection_requests>
+// and two tinyproxy forward proxies (one with Basic auth).
+import path from "node:path";
+import {
+  freePorts,
+  makeTempDir,
+  startNginx,
+  startTinyproxy,
+  type NginxHandle,
+  type TinyproxyHandle,
+} from "./runtime/local.js";
+
+export const PROXY_USER = "proxyuser";
+export const PROXY_PASS = "proxypass";
+
+export interface Fixtures {
+  certs: string;
+  mtlsPort: number;
+  mtlsSock: string;
+  tlsPort: number;
+  httpPort: number;
+  proxyPort: number;
+  proxyAuthPort: number;
+  servers: NginxHandle;
+  /** the environment specs get (see specEnv) */
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+const ECHO = `location / { return 200 "dn=$ssl_client_s_dn conn=$connection reqs=$connection_requests\\n"; }`;
+
+/** Starts the servers; `certs` is a directory made by makeCerts. */
+export async function startFixtures(certs: string): Promise<Fixtures> {
+  const [mtlsPort, tlsPort, httpPort, proxyPort, proxyAuthPort] = (await freePorts(5)) as [
+    number, number, number, number, number,
+  ];
+  const prefix = makeTempDir("servers");
+  const mtlsSock = path.join(prefix, "mtls.sock");
+  const serverCert = `ssl_certificate ${certs}/server.crt;\n    ssl_certificate_key ${certs}/server.key;`;
+  // Only the root is trusted: dave verifies when the client sends dave-chain.crt (leaf +
+  // intermediate), not with the bare leaf, so specs can tell whether a chain was sent.
+  const body = `
+  default_type text/plain;
+  keepalive_requests 10000;
+  keepalive_timeout 60s;
+  server {
+    listen 127.0.0.1:${mtlsPort} ssl;
+    listen unix:${mtlsSock} ssl;
+    ${serverCert}
+    ssl_client_certificate ${certs}/ca.crt;
+    ssl_verify_client on;
+    ssl_verify_depth 3;
+    ${ECHO}
+  }
+  server {
+    listen 127.0.0.1:${tlsPort} ssl;
+    ${serverCert}
+    ${ECHO}
+  }
+  server {
+    listen 127.0.0.1:${httpPort};
+    ${ECHO}
+  }`;
+
+  const started: Array<{ stop(): Promise<void> }> = [];
+  const stop = async (): Promise<void> => {
+    await Promise.all(started.splice(0).map((h) => h.stop()));
+  };
+  try {
+    const servers = await startNginx({ prefix, body, ports: [mtlsPort, tlsPort, httpPort], unixSockets: [mtlsSock] });
+    started.push(servers);
+    const proxies: TinyproxyHandle[] = await Promise.all([
+      startTinyproxy({ port: proxyPort }),
+      startTinyproxy({ port: proxyAuthPort, basicAuth: { user: PROXY_USER, pass: PROXY_PASS } }),
+    ]);
+    started.push(...proxies);
+    const env = specEnv({ certs, mtlsPort, mtlsSock, tlsPort, httpPort, proxyPort, proxyAuthPort });
+    return { certs, mtlsPort, mtlsSock, tlsPort, httpPort, proxyPort, proxyAuthPort, servers, env, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** The environment variables through which specs find the fixtures. */
+function specEnv(f: {
+  certs: string;
+  mtlsPort: number;
+  mtlsSock: string;
+  tlsPort: number;
+  httpPort: number;
+  proxyPort: number;
+  proxyAuthPort: number;
+}): Record<string, string> {
+  return {
+    MTLS_POOL_CERTS: f.certs,
+    MTLS_SERVER_PORT: String(f.mtlsPort),
+    MTLS_SERVER_SOCK: f.mtlsSock,
+    TLS_SERVER_PORT: String(f.tlsPort),
+    HTTP_SERVER_PORT: String(f.httpPort),
+    PROXY_PORT: String(f.proxyPort),
+    PROXY_AUTH_PORT: String(f.proxyAuthPort),
+    PROXY_AUTH_USER: PROXY_USER,
+    PROXY_AUTH_PASS: PROXY_PASS,
+  };
+}

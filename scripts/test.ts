@@ -1,0 +1,182 @@
+// Test runner: certificates, fixture servers, then busted inside a real nginx worker.
+//
+//   node .build/scripts/test.js [--runtime=local|container|auto] [spec files or dirs...]
+//
+// Ends with exactly one line `tests: <passed> passed, <failed> failed, <skipped> skipped` and a
+// non-zero exit status when anything failed, busted printed no summary, or nginx crashed/timed out.
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { makeCerts } from "./certs.js";
+import { startFixtures, type Fixtures } from "./fixtures.js";
+import { cleanupAll, findNginx, keepTmp, makeTempDir, startNginx } from "./runtime/local.js";
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", ".."); // .build/scripts/
+const TIME_LIMIT_MS = 10 * 60 * 1000;
+// Upstream libraries specs may use; each is the folder holding its `resty/` tree. Specs skip
+// themselves when the variable is unset.
+const OPTIONAL_LIBS = ["LUA_RESTY_OPENSSL_LIB", "LUA_RESTY_STRING_LIB", "LUA_RESTY_HTTP_LIB"];
+
+class UsageError extends Error {}
+
+function parseArgs(argv: string[]): { runtime: string; specs: string[] } {
+  let runtime = process.env.RUNTIME ?? "auto";
+  const specs: string[] = [];
+  for (const a of argv) {
+    if (a.startsWith("--runtime=")) runtime = a.slice("--runtime=".length);
+    else if (a.startsWith("-")) throw new UsageError(`unknown option ${a}`);
+    else {
+      const abs = path.resolve(a);
+      if (!existsSync(abs)) throw new UsageError(`no such spec file or directory: ${a}`);
+      const rel = path.relative(REPO, abs);
+      specs.push(rel.startsWith("..") ? abs : rel || ".");
+    }
+  }
+  if (!["local", "container", "auto"].includes(runtime)) throw new UsageError(`unknown runtime ${runtime}`);
+  return { runtime, specs: specs.length > 0 ? specs : ["spec"] };
+}
+
+/** Only the local runtime exists so far; `auto` says in one line why it picked it. */
+function chooseRuntime(runtime: string): void {
+  if (runtime === "container") {
+    throw new UsageError("runtime container: not implemented yet; use --runtime=local or --runtime=auto");
+  }
+  if (runtime === "local") {
+    console.log("runtime: local nginx (requested)");
+    return;
+  }
+  const docker = spawnSync("docker", ["info"], { stdio: "ignore", timeout: 5000 });
+  const why = docker.status === 0 ? "Docker engine reachable but no container runtime yet" : "no Docker engine reachable";
+  console.log(`runtime: ${why}, using the local nginx runtime`);
+}
+
+/** A Lua string literal for any text (nginx's *_by_lua_block parser understands Lua strings). */
+function luaString(s: string): string {
+  const escaped = s
+    .replace(/[\\"]/g, "\\$&")
+    .replace(/[\x00-\x1f\x7f]/g, (c) => `\\${c.charCodeAt(0).toString().padStart(3, "0")}`);
+  return `"${escaped}"`;
+}
+
+interface Summary {
+  passed: number;
+  failed: number;
+  pending: number;
+}
+
+/** busted's last "N successes / N failures / N errors / N pending : T seconds" line, if any. */
+function parseSummary(output: string): Summary | undefined {
+  const plain = output.replace(/\x1b\[[0-9;]*m/g, "");
+  const re = /^(\d+) success(?:es)? \/ (\d+) failures? \/ (\d+) errors? \/ (\d+) pending : [\d.]+ seconds/gm;
+  let summary: Summary | undefined;
+  for (const m of plain.matchAll(re)) {
+    summary = { passed: Number(m[1]), failed: Number(m[2]) + Number(m[3]), pending: Number(m[4]) };
+  }
+  return summary;
+}
+
+/** Runs busted in a single-process nginx; returns busted's summary and what went wrong, if anything. */
+async function runBusted(specs: string[], fixtures: Fixtures): Promise<{ summary?: Summary; problem?: string }> {
+  const prefix = makeTempDir("busted");
+  const errorLog = path.join(prefix, "logs", "error.log");
+  const libs = OPTIONAL_LIBS.flatMap((name) => {
+    const dir = process.env[name];
+    return dir ? [[name, dir] as const] : [];
+  });
+  const env: Record<string, string> = {
+    ...fixtures.env,
+    ...Object.fromEntries(libs),
+    REPO_ROOT: REPO,
+    NGINX_ERROR_LOG: errorLog,
+  };
+  const luaPath = [
+    `${REPO}/dist-lua/?.lua`,
+    `${REPO}/dist-lua/?/init.lua`,
+    `${REPO}/spec/?.lua`,
+    ...libs.flatMap(([, dir]) => [`${dir}/?.lua`, `${dir}/?/init.lua`]),
+  ].join(";");
+  const ci = process.env.CI === "true" || process.env.CI === "1";
+  const output = ci || !process.stdout.isTTY ? "plainTerminal" : "utfTerminal";
+  const bustedArgs = ["-o", output, ...specs].map(luaString).join(", ");
+  const body = `
+  lua_package_path "${luaPath};;";
+  lua_ssl_trusted_certificate ${fixtures.certs}/ca.crt;
+  lua_ssl_verify_depth 3;
+  lua_shared_dict test 1m;
+  init_worker_by_lua_block { require("support.run_busted")({ ${bustedArgs} }) }`;
+
+  let text = "";
+  const nginx = await startNginx({
+    prefix,
+    body,
+    masterProcess: false,
+    // Specs assert on their own ngx.log(ngx.DEBUG) lines. Debian's nginx is built --with-debug, so
+    // this also logs nginx/ngx_lua internals (~0.5 MB per run); OpenResty's default build does not.
+    errorLogLevel: "debug",
+    env,
+    cwd: REPO,
+    onOutput: (chunk) => {
+      process.stdout.write(chunk);
+      text += chunk.toString("utf8");
+    },
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), TIME_LIMIT_MS)));
+  const result = await Promise.race([nginx.exited, timedOut]);
+  clearTimeout(timer);
+  if (result === "timeout") await nginx.stop();
+
+  const summary = parseSummary(text);
+  const problem =
+    result === "timeout"
+      ? `busted did not finish within ${TIME_LIMIT_MS / 1000} s`
+      : result.code !== 0 && (summary === undefined || summary.failed === 0)
+        ? `nginx exited with ${result.signal ?? `status ${String(result.code)}`}`
+        : summary === undefined
+          ? "busted printed no summary line"
+          : undefined;
+  if (problem !== undefined) {
+    const lines = nginx.readErrorLog().trimEnd().split("\n").filter((line) => !line.includes("[debug]"));
+    console.log(`\n--- ${errorLog} (tail, without debug lines; KEEP_TMP=1 keeps it):\n${lines.slice(-30).join("\n")}`);
+  }
+  return { ...(summary ? { summary } : {}), ...(problem ? { problem } : {}) };
+}
+
+async function main(): Promise<number> {
+  let args: { runtime: string; specs: string[] };
+  try {
+    args = parseArgs(process.argv.slice(2));
+    chooseRuntime(args.runtime);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(err.message);
+    return 2;
+  }
+
+  let summary: Summary | undefined;
+  let problem: string | undefined;
+  let fixtures: Fixtures | undefined;
+  try {
+    const nginx = findNginx();
+    console.log(`nginx: ${nginx.bin} (${nginx.version.replace(/^nginx version: /, "")}), ngx_lua ${
+      nginx.modules.length > 0 ? `loaded from ${path.dirname(nginx.modules[0]!)}` : "built in"}`);
+    const certs = await makeCerts(makeTempDir("certs"));
+    fixtures = await startFixtures(certs);
+    ({ summary, problem } = await runBusted(args.specs, fixtures));
+  } catch (err) {
+    problem = err instanceof Error ? err.message : String(err);
+  } finally {
+    await fixtures?.stop();
+    const dirs = cleanupAll();
+    if (keepTmp) console.log(`KEEP_TMP=1: kept ${dirs.join(" ")}`);
+  }
+
+  if (problem !== undefined) console.log(`harness failure (counted as one failed test): ${problem}`);
+  const passed = summary?.passed ?? 0;
+  const failed = (summary?.failed ?? 0) + (problem !== undefined ? 1 : 0);
+  console.log(`tests: ${passed} passed, ${failed} failed, ${summary?.pending ?? 0} skipped`);
+  return failed > 0 ? 1 : 0;
+}
+
+process.exitCode = await main();

@@ -1,0 +1,78 @@
+-- Helpers shared by the specs: fixture certificates, the worker's error.log, the environment.
+local ssl = require "ngx.ssl"
+
+local _M = {}
+
+local function read_file(path)
+  local f, err = io.open(path, "rb")
+  if not f then
+    error("cannot read " .. path .. ": " .. tostring(err), 2)
+  end
+  local data = f:read("*a")
+  f:close()
+  return data
+end
+_M.read_file = read_file
+
+function _M.env(name)
+  local value = os.getenv(name)
+  if value == "" then
+    return nil
+  end
+  return value
+end
+
+function _M.certs_dir()
+  return assert(_M.env("MTLS_POOL_CERTS"), "MTLS_POOL_CERTS is not set: run the specs with npm test")
+end
+
+function _M.pem(name)
+  return read_file(_M.certs_dir() .. "/" .. name)
+end
+
+-- A freshly parsed certificate chain (cdata) from <name>.crt, or from a given file name.
+function _M.cert(name, file)
+  return assert(ssl.parse_pem_cert(_M.pem(file or (name .. ".crt"))))
+end
+
+function _M.key(name)
+  return assert(ssl.parse_pem_priv_key(_M.pem(name .. ".key")))
+end
+
+-- The SHA-256 fingerprint the openssl CLI computed for <name>.crt, lowercase hex.
+function _M.fingerprint(name)
+  return (_M.pem(name .. ".fp"):gsub("%s+", ""))
+end
+
+-- Lines of this worker's error.log that contain `needle` (plain text), as a list.
+function _M.log_lines(needle)
+  local path = assert(_M.env("NGINX_ERROR_LOG"), "NGINX_ERROR_LOG is not set")
+  local lines = {}
+  for line in io.lines(path) do
+    if line:find(needle, 1, true) then
+      lines[#lines + 1] = line
+    end
+  end
+  return lines
+end
+
+-- Prints to the test run's output (ngx's print() goes to error.log instead).
+function _M.say(...)
+  io.stdout:write(...)
+  io.stdout:write("\n")
+  io.stdout:flush()
+end
+
+-- Prepends the lib folder named by env var `var` to package.path; returns the folder or nil.
+function _M.add_lib(var)
+  local dir = _M.env(var)
+  if not dir then
+    return nil
+  end
+  if not package.path:find(dir .. "/?.lua;", 1, true) then
+    package.path = dir .. "/?.lua;" .. dir .. "/?/init.lua;" .. package.path
+  end
+  return dir
+end
+
+return _M

@@ -1,0 +1,84 @@
+-- A minimal HTTP/1.1 client over resty.mtls_pool.http_connect, for the integration specs:
+-- one GET per call, keepalive on success, and what the mTLS server echoed back.
+local connect = require "resty.mtls_pool.http_connect"
+
+local _M = {}
+
+local function read_response(sock)
+  local status_line, err = sock:receive("*l")
+  if not status_line then
+    return nil, "status line: " .. tostring(err)
+  end
+  local status = tonumber(status_line:match("^HTTP/1%.%d (%d%d%d)"))
+  local length, close
+  while true do
+    local line
+    line, err = sock:receive("*l")
+    if not line then
+      return nil, "headers: " .. tostring(err)
+    end
+    if line == "" then
+      break
+    end
+    local name, value = line:match("^([^:]+):%s*(.-)%s*$")
+    name = name and name:lower()
+    if name == "content-length" then
+      length = tonumber(value)
+    elseif name == "connection" and value:lower() == "close" then
+      close = true
+    end
+  end
+  local body = ""
+  if length and length > 0 then
+    body, err = sock:receive(length)
+    if not body then
+      return nil, "body: " .. tostring(err)
+    end
+  end
+  return { status = status, body = body, close = close }
+end
+
+-- GET `path` with connect options `options` on a new client object.
+-- Returns { status, body, dn, conn, reused } or nil, err (err from connect or the exchange).
+function _M.get(options, path, headers)
+  local httpc = { sock = ngx.socket.tcp(), proxy_opts = options.default_proxy_opts }
+  httpc.sock:settimeouts(5000, 5000, 5000)
+  local ok, err = connect(httpc, options)
+  if not ok then
+    return nil, err
+  end
+  local reused = httpc.sock:getreusedtimes()
+  local target = (httpc.path_prefix or "") .. (path or "/")
+  local request = { "GET ", target, " HTTP/1.1\r\nHost: localhost\r\n" }
+  if httpc.http_proxy_auth then
+    request[#request + 1] = "Proxy-Authorization: " .. httpc.http_proxy_auth .. "\r\n"
+  end
+  for name, value in pairs(headers or {}) do
+    request[#request + 1] = name .. ": " .. value .. "\r\n"
+  end
+  request[#request + 1] = "\r\n"
+  local sent
+  sent, err = httpc.sock:send(table.concat(request))
+  if not sent then
+    httpc.sock:close()
+    return nil, "send: " .. tostring(err)
+  end
+  local res
+  res, err = read_response(httpc.sock)
+  if not res then
+    httpc.sock:close()
+    return nil, err
+  end
+  if res.close then
+    httpc.sock:close()
+  else
+    httpc.sock:setkeepalive(60000, 16)
+  end
+  res.reused = reused
+  res.dn = res.body:match("dn=(.-) conn=")
+  res.conn = tonumber(res.body:match("conn=(%d+)"))
+  res.httpc = httpc
+  return res
+end
+
+return _M
