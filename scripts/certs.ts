@@ -7,6 +7,7 @@
 //   dave-chain.crt    dave's leaf + intermediate
 //   server.crt/.key   CN=localhost, SAN DNS:localhost, IP:127.0.0.1, IP:::1
 //   attacker.key      an RSA key that matches no certificate
+//   tenant01..16.crt/.key  EC P-256 clients of the test CA, for load tests with many identities
 import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -14,7 +15,8 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 
-export const CLIENTS = ["alice", "bob", "carol", "dave", "mallory"] as const;
+export const TENANTS = Array.from({ length: 16 }, (_, i) => `tenant${String(i + 1).padStart(2, "0")}`);
+export const CLIENTS = ["alice", "bob", "carol", "dave", "mallory", ...TENANTS];
 
 const DAYS = "20000";
 const run = promisify(execFile);
@@ -62,9 +64,10 @@ export async function makeCerts(dir: string): Promise<string> {
   const genKey = (name: string, algo: string[]) => run("openssl", ["genpkey", ...algo, "-out", f(`${name}.key`)]);
   const rsa = ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"];
   const rsaKeys = ["ca", "other-ca", "intermediate", "server", "alice", "bob", "dave", "mallory", "attacker"];
+  const ec = ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"];
   await Promise.all([
     ...rsaKeys.map((name) => genKey(name, rsa)),
-    genKey("carol", ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]),
+    ...["carol", ...TENANTS].map((name) => genKey(name, ec)),
   ]);
   const selfSigned = (name: string, cn: string): void => {
     openssl(["req", "-config", cnf, "-x509", "-new", "-key", f(`${name}.key`), "-subj", `/CN=${cn}`,
@@ -85,6 +88,7 @@ export async function makeCerts(dir: string): Promise<string> {
   signed("carol", "carol", "ca", "client");
   signed("dave", "dave", "intermediate", "client");
   signed("mallory", "mallory", "other-ca", "client");
+  for (const tenant of TENANTS) signed(tenant, tenant, "ca", "client");
 
   const read = (name: string): Promise<string> => readFile(f(name), "utf8");
   await writeFile(f("dave-chain.crt"), (await read("dave.crt")) + (await read("intermediate.crt")));

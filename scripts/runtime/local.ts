@@ -363,6 +363,8 @@ export async function startNginx(opts: NginxOptions): Promise<NginxHandle> {
     ...info.modules.map((m) => `load_module ${m};`),
     "daemon off;",
     `master_process ${opts.masterProcess === false ? "off" : "on"};`,
+    // As root, workers would run as `nobody` and could not read the test keys in our 0700 temp dirs.
+    ...(process.getuid?.() === 0 && opts.masterProcess !== false ? ["user root;"] : []),
     `worker_processes ${opts.workers ?? 1};`,
     `pid ${prefix}/logs/nginx.pid;`,
     `error_log ${errorLog} ${opts.errorLogLevel ?? "info"};`,

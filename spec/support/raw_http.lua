@@ -38,9 +38,10 @@ local function read_response(sock)
   return { status = status, body = body, close = close }
 end
 
--- GET `path` with connect options `options` on a new client object.
+-- GET `path` with connect options `options` on a new client object; the connection goes back
+-- to the pool afterwards unless `keepalive` is false or the server closes it.
 -- Returns { status, body, dn, conn, reused } or nil, err (err from connect or the exchange).
-function _M.get(options, path, headers)
+function _M.get(options, path, headers, keepalive)
   local httpc = { sock = ngx.socket.tcp(), proxy_opts = options.default_proxy_opts }
   httpc.sock:settimeouts(5000, 5000, 5000)
   local ok, err = connect(httpc, options)
@@ -69,7 +70,7 @@ function _M.get(options, path, headers)
     httpc.sock:close()
     return nil, err
   end
-  if res.close then
+  if res.close or keepalive == false then
     httpc.sock:close()
   else
     httpc.sock:setkeepalive(60000, 16)
