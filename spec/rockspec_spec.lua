@@ -5,11 +5,14 @@ local helpers = require "support.helpers"
 local REPO = helpers.env("REPO_ROOT")
 local ROCKSPEC = "lua-resty-mtls-pool-0.1.0-1.rockspec"
 
+-- Runs a shell command; returns whether it exited 0, and its output. The exit status is read
+-- from the output: nginx reaps its children itself, so pclose() cannot report it.
 local function run(command)
-  local pipe = assert(io.popen(command .. " 2>&1"))
+  local pipe = assert(io.popen("(" .. command .. ") 2>&1; echo \"exit=$?\""))
   local output = pipe:read("*a")
-  local ok = pipe:close()
-  return ok, output
+  pipe:close()
+  local body, status = output:match("^(.-)exit=(%d+)%s*$")
+  return status == "0", body
 end
 
 local function lua_files(dir)
