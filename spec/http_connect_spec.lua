@@ -131,6 +131,26 @@ describe("http_connect against a real mTLS server", function()
     assert.equal("ssl_client_priv_key is required when ssl_client_cert is set", err)
   end)
 
+  it("errors on an ngx_lua without tcpsock:setclientcert (< 0.10.23) instead of connecting plain TLS", function()
+    -- a socket object as older ngx_lua builds have it: everything but setclientcert
+    local real = ngx.socket.tcp()
+    local old_sock = setmetatable({}, { __index = function(_, method)
+      if method == "setclientcert" then
+        return nil
+      end
+      return function(_, ...) return real[method](real, ...) end
+    end })
+    local ok, err = connect({ sock = old_sock }, mtls("alice"))
+    assert.is_nil(ok)
+    assert.equal("ssl_client_cert needs tcpsock:setclientcert (ngx_lua >= 0.10.23)", err)
+    assert.is_nil(real:getreusedtimes(), "nothing may have been connected")
+    -- plain https still works on such a socket
+    ok, err = connect({ sock = old_sock }, { scheme = "https", host = "127.0.0.1", port = TLS_PORT,
+                                             ssl_server_name = "localhost" })
+    assert.is_true(ok, err)
+    real:close()
+  end)
+
   it("sets the fields lua-resty-http's request code reads", function()
     local res = get(mtls("alice"))
     local httpc = res.httpc

@@ -17,15 +17,7 @@ local function blocks(language)
   return found
 end
 
--- Runs a shell command; returns whether it exited 0, and its output. The exit status is read
--- from the output: nginx reaps its children itself, so pclose() cannot report it.
-local function run(command)
-  local pipe = assert(io.popen("(" .. command .. ") 2>&1; echo \"exit=$?\""))
-  local output = pipe:read("*a")
-  pipe:close()
-  local body, status = output:match("^(.-)exit=(%d+)%s*$")
-  return status == "0", body
-end
+local run = helpers.run
 
 local function plain(s)
   return (s:gsub("%p", "%%%0"))
@@ -36,8 +28,7 @@ describe("README", function()
 
   setup(function()
     -- the README's /etc/nginx/mtls/tenant-{a,b}.{crt,key}, as links to alice's and bob's files
-    local _, dir = run("mktemp -d /tmp/mtls-pool-readme-XXXXXX")
-    certs_alias = dir:gsub("%s+$", "")
+    certs_alias = helpers.tmpdir("readme")
     for tenant, name in pairs({ ["tenant-a"] = "alice", ["tenant-b"] = "bob" }) do
       for _, ext in ipairs({ "crt", "key" }) do
         assert(run(("ln -s %s/%s.%s %s/%s.%s"):format(helpers.certs_dir(), name, ext, certs_alias, tenant, ext)))
@@ -149,8 +140,7 @@ describe("README", function()
     }
 }]]
       conf = conf:gsub("}%s*$", (report:gsub("%%", "%%%%")))
-      local _, dir = run("mktemp -d /tmp/mtls-pool-nginx-XXXXXX")
-      dir = dir:gsub("%s+$", "")
+      local dir = helpers.tmpdir("nginx")
       local f = assert(io.open(dir .. "/nginx.conf", "w"))
       f:write(load_modules(), "\ndaemon off;\nmaster_process off;\nerror_log stderr notice;\npid ", dir,
               "/nginx.pid;\nevents {}\n", conf, "\n")

@@ -5,15 +5,7 @@ local helpers = require "support.helpers"
 local REPO = helpers.env("REPO_ROOT")
 local ROCKSPEC = "lua-resty-mtls-pool-0.1.0-1.rockspec"
 
--- Runs a shell command; returns whether it exited 0, and its output. The exit status is read
--- from the output: nginx reaps its children itself, so pclose() cannot report it.
-local function run(command)
-  local pipe = assert(io.popen("(" .. command .. ") 2>&1; echo \"exit=$?\""))
-  local output = pipe:read("*a")
-  pipe:close()
-  local body, status = output:match("^(.-)exit=(%d+)%s*$")
-  return status == "0", body
-end
+local run = helpers.run
 
 local function lua_files(dir)
   local _, output = run("cd " .. dir .. " && find resty -name '*.lua' | sort")
@@ -24,8 +16,7 @@ describe("the luarocks rock", function()
   local tree
 
   setup(function()
-    local _, out = run("mktemp -d /tmp/mtls-pool-rock-XXXXXX")
-    tree = out:gsub("%s+$", "")
+    tree = helpers.tmpdir("rock")
   end)
 
   teardown(function()

@@ -56,6 +56,23 @@ function _M.log_lines(needle)
   return lines
 end
 
+-- Runs a shell command; returns whether it exited 0, and its output. The exit status is read
+-- from the output: nginx reaps its children itself, so pclose() cannot report it.
+function _M.run(command)
+  local pipe = assert(io.popen("(" .. command .. ") 2>&1; echo \"exit=$?\""))
+  local output = pipe:read("*a")
+  pipe:close()
+  local body, status = output:match("^(.-)exit=(%d+)%s*$")
+  return status == "0", body
+end
+
+-- A new temporary directory (mktemp -d); the caller removes it.
+function _M.tmpdir(label)
+  local ok, out = _M.run("mktemp -d /tmp/mtls-pool-" .. label .. "-XXXXXX")
+  assert(ok, out)
+  return (out:gsub("%s+$", ""))
+end
+
 -- Prints to the test run's output (ngx's print() goes to error.log instead).
 function _M.say(...)
   io.stdout:write(...)
