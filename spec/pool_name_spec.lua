@@ -34,8 +34,6 @@ describe("pool_name examples", function()
       "mtls1|https|example.com|#443|+|~|+|~|~|~" },
     { "SNI name", { scheme = "https", host = "10.0.0.1", ssl_server_name = "api.example.com" },
       "mtls1|https|10.0.0.1|#443|+|api.example.com|+|~|~|~" },
-    { "empty SNI name", { scheme = "https", host = "example.com", ssl_server_name = "" },
-      "mtls1|https|example.com|#443|+|\"\"|+|~|~|~" },
     { "SNI false", { scheme = "https", host = "example.com", ssl_server_name = false },
       "mtls1|https|example.com|#443|+|!|+|~|~|~" },
     { "http ignores TLS options", { scheme = "http", host = "example.com", ssl_server_name = "x", ssl_verify = false },
@@ -66,13 +64,10 @@ describe("pool_name examples", function()
     end)
   end
 
-  it("absent, empty and false SNI all differ", function()
-    local absent = name({ scheme = "https", host = "h" })
-    local empty = name({ scheme = "https", host = "h", ssl_server_name = "" })
-    local off = name({ scheme = "https", host = "h", ssl_server_name = false })
-    assert.are_not.equal(absent, empty)
-    assert.are_not.equal(absent, off)
-    assert.are_not.equal(empty, off)
+  it("encodes absent, empty and false differently", function()
+    local token = require("resty.mtls_pool.encode").token
+    assert.same({ "~", '""', "!", "+", "#0", "0" }, { token(nil), token(""), token(false), token(true), token(0), token("0") })
+    assert.are_not.equal(name({ scheme = "https", host = "h" }), name({ scheme = "https", host = "h", ssl_server_name = false }))
   end)
 
   it("default_proxy_opts apply when options.proxy_opts is nil, and options.proxy_opts wins", function()
@@ -185,6 +180,18 @@ describe("pool_name errors", function()
       "bad port: a unix socket host takes no port" },
     { "SNI name not a string", { scheme = "https", host = "h", ssl_server_name = 1 },
       "bad ssl_server_name: string expected, got number" },
+    { "empty SNI name", { scheme = "https", host = "h", ssl_server_name = "" },
+      "bad ssl_server_name: 1 to 255 bytes without control characters expected" },
+    { "SNI name over 255 bytes", { scheme = "https", host = "h", ssl_server_name = string.rep("s", 256) },
+      "bad ssl_server_name: 1 to 255 bytes without control characters expected" },
+    { "SNI name with CR/LF", { scheme = "https", host = "h", ssl_server_name = "a\r\nb" },
+      "bad ssl_server_name: 1 to 255 bytes without control characters expected" },
+    { "host with CR/LF", { scheme = "https", host = "h\r\nX-Injected: 1" },
+      "bad host: control characters are not allowed" },
+    { "host with NUL", { scheme = "http", host = "h\0" }, "bad host: control characters are not allowed" },
+    { "proxy authorization with CR/LF",
+      { scheme = "https", host = "h", proxy_opts = { https_proxy = "http://p", https_proxy_authorization = "Basic x\r\nX: y" } },
+      "bad https_proxy_authorization: control characters are not allowed" },
     { "proxy_opts not a table", { scheme = "https", host = "h", proxy_opts = "http://p" },
       "bad proxy_opts: table expected, got string" },
     { "proxy URI not a string", { scheme = "https", host = "h", proxy_opts = { https_proxy = 1 } },

@@ -80,8 +80,16 @@ local function random32()
     end
     return ffi_string(random_buffer, 32), nil
 end
+--- Empties this thread's OpenSSL error queue, where a failed TLS operation may have left errors
+-- that ngx_lua would otherwise log as "[alert] ignoring stale global SSL error" later.
+local function clear_errors()
+    if unavailable() == nil then
+        C.ERR_clear_error()
+    end
+end
 ____exports.hex32 = hex32
 ____exports.sha256_hex = sha256_hex
 ____exports.hmac_sha256_hex = hmac_sha256_hex
 ____exports.random32 = random32
+____exports.clear_errors = clear_errors
 return ____exports

@@ -1,3 +1,5 @@
+local ____crypto = require("resty.mtls_pool.crypto")
+local clear_errors = ____crypto.clear_errors
 local ____identity = require("resty.mtls_pool.identity")
 local options_identity = ____identity.options_identity
 local ____name = require("resty.mtls_pool.name")
@@ -8,6 +10,7 @@ local resolve = ____target.resolve
 local ngx_log = ngx.log
 local DEBUG = ngx.DEBUG
 local match = string.match
+local pcall2 = pcall
 local target = new_target()
 local tcp_options = {}
 local MAX_PROXY_HEADER_LINES = 100
@@ -51,7 +54,35 @@ end
 --- Closes the socket so that nothing half-open goes back to the pool; returns nil, err.
 local function fail(sock, err)
     sock:close()
+    clear_errors()
     return nil, err
+end
+local function handshake(sock, reused_session, server_name, verify, send_status_req)
+    return sock:sslhandshake(reused_session, server_name, verify, send_status_req)
+end
+--- tcpsock:sslhandshake, made safe against lua-resty-core before 0.1.27 (Debian 12 ships 0.1.25):
+-- when a handshake that fails verification completes without yielding, it raises "assertion
+-- failed!", and with ssl_reused_session = false it returns true on the socket it closed.
+local function checked_handshake(sock, reused_session, server_name, verify, send_status_req)
+    local completed, session, err = pcall2(
+        handshake,
+        sock,
+        reused_session,
+        server_name,
+        verify,
+        send_status_req
+    )
+    if not completed then
+        return nil, ("SSL handshake failed, most likely certificate verification (" .. tostring(session)) .. ")"
+    end
+    if session == nil then
+        return nil, err
+    end
+    local alive = sock:getreusedtimes()
+    if alive == nil then
+        return nil, "SSL handshake failed, most likely certificate verification (the socket was closed)"
+    end
+    return session, nil
 end
 local function connect(httpc, options)
     local sock = httpc.sock
@@ -143,7 +174,13 @@ local function connect(httpc, options)
                     )
                 end
             end
-            local session, handshake_err = sock:sslhandshake(options.ssl_reused_session, server_name, verify, options.ssl_send_status_req)
+            local session, handshake_err = checked_handshake(
+                sock,
+                options.ssl_reused_session,
+                server_name,
+                verify,
+                options.ssl_send_status_req
+            )
             if session == nil then
                 return fail(sock, handshake_err)
             end

@@ -36,6 +36,11 @@ local function valid_port(value)
     end
     return port
 end
+local MAX_SERVER_NAME = 255
+local function has_control(value)
+    local at = find(value, "%c")
+    return at ~= nil
+end
 local function is_blank(c)
     return c == SPACE or c == TAB
 end
@@ -125,6 +130,9 @@ function ____exports.resolve(options, default_proxy_opts, out)
     if type(host) ~= "string" or host == "" then
         return bad("host", "non-empty string", host)
     end
+    if has_control(host) then
+        return "bad host: control characters are not allowed"
+    end
     if scheme ~= nil and scheme ~= "http" and scheme ~= "https" then
         return type(scheme) == "string" and ("bad scheme: \"http\" or \"https\" expected, got \"" .. scheme) .. "\"" or bad("scheme", "\"http\" or \"https\"", scheme)
     end
@@ -149,7 +157,11 @@ function ____exports.resolve(options, default_proxy_opts, out)
     local verify
     if ssl then
         server_name = options.ssl_server_name
-        if server_name ~= nil and server_name ~= false and type(server_name) ~= "string" then
+        if type(server_name) == "string" then
+            if server_name == "" or #server_name > MAX_SERVER_NAME or has_control(server_name) then
+                return "bad ssl_server_name: 1 to 255 bytes without control characters expected"
+            end
+        elseif server_name ~= nil and server_name ~= false then
             return bad("ssl_server_name", "string", server_name)
         end
         verify = options.ssl_verify ~= false
@@ -198,6 +210,9 @@ function ____exports.resolve(options, default_proxy_opts, out)
             "string",
             authorization
         )
+    end
+    if authorization ~= nil and has_control(authorization) then
+        return ("bad " .. tostring(scheme)) .. "_proxy_authorization: control characters are not allowed"
     end
     if no_proxy ~= nil and type(no_proxy) ~= "string" then
         return bad("no_proxy", "string", no_proxy)

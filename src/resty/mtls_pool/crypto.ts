@@ -75,4 +75,14 @@ function random32(): LuaMultiReturn<[string, undefined] | [undefined, string]> {
   return $multi(ffi_string(random_buffer, 32), undefined);
 }
 
-export { hex32, sha256_hex, hmac_sha256_hex, random32 };
+/**
+ * Empties this thread's OpenSSL error queue, where a failed TLS operation may have left errors
+ * that ngx_lua would otherwise log as "[alert] ignoring stale global SSL error" later.
+ */
+function clear_errors(): void {
+  if (unavailable() === undefined) {
+    C.ERR_clear_error();
+  }
+}
+
+export { hex32, sha256_hex, hmac_sha256_hex, random32, clear_errors };

@@ -24,6 +24,7 @@
  * be set, or a cert without its key, is an error (never a plain-TLS connect); unix sockets are
  * never proxied; "https" over "unix:/path" is TLS over the socket.
  */
+import { clear_errors } from "./crypto";
 import { options_identity } from "./identity";
 import { name_for } from "./name";
 import { ConnectOptions, new_target, resolve } from "./target";
@@ -31,6 +32,7 @@ import { ConnectOptions, new_target, resolve } from "./target";
 const ngx_log = ngx.log;
 const DEBUG = ngx.DEBUG;
 const match = string.match;
+const pcall2 = pcall as unknown as PcallOfTwo;
 
 // connect() resolves into this table and copies what it needs into locals before it yields.
 const target = new_target();
@@ -79,7 +81,47 @@ function open_tunnel(sock: TcpSock, destination: string, authorization: string |
 /** Closes the socket so that nothing half-open goes back to the pool; returns nil, err. */
 function fail(sock: TcpSock, err: string | undefined): LuaMultiReturn<[undefined, string | undefined]> {
   sock.close();
+  clear_errors();
   return $multi(undefined, err);
+}
+
+type HandshakeResult = LuaMultiReturn<[SslSession | true | undefined, string | undefined]>;
+
+function handshake(
+  this: void,
+  sock: TcpSock,
+  reused_session: SslSession | boolean | undefined,
+  server_name: string | false | undefined,
+  verify: boolean | undefined,
+  send_status_req: boolean | undefined,
+): HandshakeResult {
+  return sock.sslhandshake(reused_session, server_name, verify, send_status_req);
+}
+
+/**
+ * tcpsock:sslhandshake, made safe against lua-resty-core before 0.1.27 (Debian 12 ships 0.1.25):
+ * when a handshake that fails verification completes without yielding, it raises "assertion
+ * failed!", and with ssl_reused_session = false it returns true on the socket it closed.
+ */
+function checked_handshake(
+  sock: TcpSock,
+  reused_session: SslSession | boolean | undefined,
+  server_name: string | false | undefined,
+  verify: boolean | undefined,
+  send_status_req: boolean | undefined,
+): HandshakeResult {
+  const [completed, session, err] = pcall2(handshake, sock, reused_session, server_name, verify, send_status_req);
+  if (!completed) {
+    return $multi(undefined, "SSL handshake failed, most likely certificate verification (" + tostring(session) + ")");
+  }
+  if (session === undefined) {
+    return $multi(undefined, err);
+  }
+  const [alive] = sock.getreusedtimes();
+  if (alive === undefined) {
+    return $multi(undefined, "SSL handshake failed, most likely certificate verification (the socket was closed)");
+  }
+  return $multi(session, undefined);
 }
 
 function connect(
@@ -174,7 +216,8 @@ function connect(
           return fail(sock, "could not set client certificate: " + set_err);
         }
       }
-      const [session, handshake_err] = sock.sslhandshake(
+      const [session, handshake_err] = checked_handshake(
+        sock,
         options.ssl_reused_session as SslSession | boolean | undefined,
         server_name,
         verify,

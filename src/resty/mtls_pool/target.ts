@@ -89,6 +89,13 @@ function valid_port(value: unknown): number | undefined {
   return port;
 }
 
+const MAX_SERVER_NAME = 255;
+
+function has_control(value: string): boolean {
+  const [at] = find(value, "%c");
+  return at !== undefined;
+}
+
 function is_blank(c: number | undefined): boolean {
   return c === SPACE || c === TAB;
 }
@@ -189,6 +196,11 @@ export function resolve(options: ConnectOptions, default_proxy_opts: unknown, ou
   if (typeof host !== "string" || host === "") {
     return bad("host", "non-empty string", host);
   }
+  // Control bytes are never part of a host name, and through a proxy the host goes into the
+  // CONNECT request line, where CR/LF would inject headers.
+  if (has_control(host)) {
+    return "bad host: control characters are not allowed";
+  }
   if (scheme !== undefined && scheme !== "http" && scheme !== "https") {
     return typeof scheme === "string"
       ? 'bad scheme: "http" or "https" expected, got "' + scheme + '"'
@@ -218,7 +230,13 @@ export function resolve(options: ConnectOptions, default_proxy_opts: unknown, ou
   let verify: boolean | undefined;
   if (ssl) {
     server_name = options.ssl_server_name as string | boolean | undefined;
-    if (server_name !== undefined && server_name !== false && typeof server_name !== "string") {
+    if (typeof server_name === "string") {
+      // OpenSSL refuses these in SSL_set_tlsext_host_name, after the TCP connect, and leaves
+      // its error queued for the worker's next TLS operation: refuse them here instead.
+      if (server_name === "" || server_name.length > MAX_SERVER_NAME || has_control(server_name)) {
+        return "bad ssl_server_name: 1 to 255 bytes without control characters expected";
+      }
+    } else if (server_name !== undefined && server_name !== false) {
       return bad("ssl_server_name", "string", server_name);
     }
     verify = options.ssl_verify !== false;
@@ -262,6 +280,10 @@ export function resolve(options: ConnectOptions, default_proxy_opts: unknown, ou
   }
   if (authorization !== undefined && typeof authorization !== "string") {
     return bad(scheme + "_proxy_authorization", "string", authorization);
+  }
+  if (authorization !== undefined && has_control(authorization)) {
+    // It becomes a header line, of CONNECT or of each request: CR/LF would inject headers.
+    return "bad " + scheme + "_proxy_authorization: control characters are not allowed";
   }
   if (no_proxy !== undefined && typeof no_proxy !== "string") {
     return bad("no_proxy", "string", no_proxy);
