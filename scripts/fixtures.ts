@@ -1,12 +1,16 @@
 // The servers integration specs talk to: one nginx with an mTLS server (TCP + unix socket), a
 // plain-TLS server and a plain HTTP server, all answering
 //   dn=<$ssl_client_s_dn> conn=<$connection> reqs=<$connection_requests>
-// and two tinyproxy forward proxies (one with Basic auth).
+// and two tinyproxy forward proxies (one with Basic auth). The mTLS server logs every request it
+// answers (connection, DN, SNI, URI) to mtlsAccessLog, so specs can assert what it saw. A strict
+// TLS server (openssl s_server, TLS 1.2) fails the handshake itself on a client certificate it
+// cannot verify, where nginx completes it and answers 400.
 import path from "node:path";
 import {
   freePorts,
   makeTempDir,
   startNginx,
+  startProcess,
   startTinyproxy,
   type NginxHandle,
   type TinyproxyHandle,
@@ -23,6 +27,8 @@ export interface Fixtures {
   httpPort: number;
   proxyPort: number;
   proxyAuthPort: number;
+  strictTlsPort: number;
+  mtlsAccessLog: string;
   servers: NginxHandle;
   /** the environment specs get (see specEnv) */
   env: Record<string, string>;
@@ -33,11 +39,12 @@ const ECHO = `location / { return 200 "dn=$ssl_client_s_dn conn=$connection reqs
 
 /** Starts the servers; `certs` is a directory made by makeCerts. */
 export async function startFixtures(certs: string): Promise<Fixtures> {
-  const [mtlsPort, tlsPort, httpPort, proxyPort, proxyAuthPort] = (await freePorts(5)) as [
-    number, number, number, number, number,
+  const [mtlsPort, tlsPort, httpPort, proxyPort, proxyAuthPort, strictTlsPort] = (await freePorts(6)) as [
+    number, number, number, number, number, number,
   ];
   const prefix = makeTempDir("servers");
   const mtlsSock = path.join(prefix, "mtls.sock");
+  const mtlsAccessLog = path.join(prefix, "logs", "mtls_access.log");
   const serverCert = `ssl_certificate ${certs}/server.crt;\n    ssl_certificate_key ${certs}/server.key;`;
   // Only the root is trusted: dave verifies when the client sends dave-chain.crt (leaf +
   // intermediate), not with the bare leaf, so specs can tell whether a chain was sent.
@@ -45,6 +52,7 @@ export async function startFixtures(certs: string): Promise<Fixtures> {
   default_type text/plain;
   keepalive_requests 10000;
   keepalive_timeout 60s;
+  log_format mtls_view '$connection $connection_requests $status "$ssl_client_s_dn" "$ssl_server_name" "$request_uri"';
   server {
     listen 127.0.0.1:${mtlsPort} ssl;
     listen unix:${mtlsSock} ssl;
@@ -52,6 +60,7 @@ export async function startFixtures(certs: string): Promise<Fixtures> {
     ssl_client_certificate ${certs}/ca.crt;
     ssl_verify_client on;
     ssl_verify_depth 3;
+    access_log ${mtlsAccessLog} mtls_view;
     ${ECHO}
   }
   server {
@@ -76,8 +85,21 @@ export async function startFixtures(certs: string): Promise<Fixtures> {
       startTinyproxy({ port: proxyAuthPort, basicAuth: { user: PROXY_USER, pass: PROXY_PASS } }),
     ]);
     started.push(...proxies);
-    const env = specEnv({ certs, mtlsPort, mtlsSock, tlsPort, httpPort, proxyPort, proxyAuthPort });
-    return { certs, mtlsPort, mtlsSock, tlsPort, httpPort, proxyPort, proxyAuthPort, servers, env, stop };
+    // -www: answers one HTTP/1.0 status page (naming the client certificate) per connection
+    const strict = await startProcess({
+      label: `openssl s_server on port ${strictTlsPort}`,
+      bin: "openssl",
+      args: ["s_server", "-quiet", "-accept", `127.0.0.1:${strictTlsPort}`, "-cert", `${certs}/server.crt`,
+        "-key", `${certs}/server.key`, "-CAfile", `${certs}/ca.crt`, "-Verify", "3", "-verify_return_error",
+        "-tls1_2", "-www"],
+      cwd: prefix,
+      ports: [strictTlsPort],
+    });
+    started.push(strict);
+    const env = specEnv({ certs, mtlsPort, mtlsSock, tlsPort, httpPort, proxyPort, proxyAuthPort, strictTlsPort, mtlsAccessLog });
+    return {
+      certs, mtlsPort, mtlsSock, tlsPort, httpPort, proxyPort, proxyAuthPort, strictTlsPort, mtlsAccessLog, servers, env, stop,
+    };
   } catch (err) {
     await stop();
     throw err;
@@ -93,6 +115,8 @@ function specEnv(f: {
   httpPort: number;
   proxyPort: number;
   proxyAuthPort: number;
+  strictTlsPort: number;
+  mtlsAccessLog: string;
 }): Record<string, string> {
   return {
     MTLS_POOL_CERTS: f.certs,
@@ -104,5 +128,7 @@ function specEnv(f: {
     PROXY_AUTH_PORT: String(f.proxyAuthPort),
     PROXY_AUTH_USER: PROXY_USER,
     PROXY_AUTH_PASS: PROXY_PASS,
+    STRICT_TLS_PORT: String(f.strictTlsPort),
+    MTLS_ACCESS_LOG: f.mtlsAccessLog,
   };
 }

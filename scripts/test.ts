@@ -1,7 +1,9 @@
 // Test runner: certificates, fixture servers, then busted inside a real nginx worker.
 //
-//   node .build/scripts/test.js [--runtime=local|container|auto] [spec files or dirs...]
+//   node .build/scripts/test.js [--runtime=local|container|auto] [--no-suites|--only-suites] [spec files or dirs...]
 //
+// Without spec arguments, the Node suites (scripts/suites/: reliability under load and faults)
+// run after busted, their checks count in the totals, and a summary block precedes the last line.
 // Ends with exactly one line `tests: <passed> passed, <failed> failed, <skipped> skipped` and a
 // non-zero exit status when anything failed, busted printed no summary, or nginx crashed/timed out.
 import { spawnSync } from "node:child_process";
@@ -10,6 +12,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { makeCerts } from "./certs.js";
 import { startFixtures, type Fixtures } from "./fixtures.js";
+import { runReliability } from "./suites/reliability.js";
 import { cleanupAll, findNginx, keepTmp, makeTempDir, startNginx } from "./runtime/local.js";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", ".."); // .build/scripts/
@@ -20,11 +23,22 @@ const OPTIONAL_LIBS = ["LUA_RESTY_OPENSSL_LIB", "LUA_RESTY_STRING_LIB", "LUA_RES
 
 class UsageError extends Error {}
 
-function parseArgs(argv: string[]): { runtime: string; specs: string[] } {
+interface Args {
+  runtime: string;
+  specs: string[];
+  busted: boolean;
+  suites: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
   let runtime = process.env.RUNTIME ?? "auto";
   const specs: string[] = [];
+  let suites: boolean | undefined;
+  let busted = true;
   for (const a of argv) {
     if (a.startsWith("--runtime=")) runtime = a.slice("--runtime=".length);
+    else if (a === "--no-suites") suites = false;
+    else if (a === "--only-suites") [suites, busted] = [true, false];
     else if (a.startsWith("-")) throw new UsageError(`unknown option ${a}`);
     else {
       const abs = path.resolve(a);
@@ -34,7 +48,7 @@ function parseArgs(argv: string[]): { runtime: string; specs: string[] } {
     }
   }
   if (!["local", "container", "auto"].includes(runtime)) throw new UsageError(`unknown runtime ${runtime}`);
-  return { runtime, specs: specs.length > 0 ? specs : ["spec"] };
+  return { runtime, specs: specs.length > 0 ? specs : ["spec"], busted, suites: suites ?? specs.length === 0 };
 }
 
 /** Only the local runtime exists so far; `auto` says in one line why it picked it. */
@@ -77,7 +91,10 @@ function parseSummary(output: string): Summary | undefined {
 }
 
 /** Runs busted in a single-process nginx; returns busted's summary and what went wrong, if anything. */
-async function runBusted(specs: string[], fixtures: Fixtures): Promise<{ summary?: Summary; problem?: string }> {
+async function runBusted(
+  specs: string[],
+  fixtures: Fixtures,
+): Promise<{ summary?: Summary; problem?: string; output: string }> {
   const prefix = makeTempDir("busted");
   const errorLog = path.join(prefix, "logs", "error.log");
   const libs = OPTIONAL_LIBS.flatMap((name) => {
@@ -140,11 +157,11 @@ async function runBusted(specs: string[], fixtures: Fixtures): Promise<{ summary
     const lines = nginx.readErrorLog().trimEnd().split("\n").filter((line) => !line.includes("[debug]"));
     console.log(`\n--- ${errorLog} (tail, without debug lines; KEEP_TMP=1 keeps it):\n${lines.slice(-30).join("\n")}`);
   }
-  return { ...(summary ? { summary } : {}), ...(problem ? { problem } : {}) };
+  return { ...(summary ? { summary } : {}), ...(problem ? { problem } : {}), output: text };
 }
 
 async function main(): Promise<number> {
-  let args: { runtime: string; specs: string[] };
+  let args: Args;
   try {
     args = parseArgs(process.argv.slice(2));
     chooseRuntime(args.runtime);
@@ -157,13 +174,35 @@ async function main(): Promise<number> {
   let summary: Summary | undefined;
   let problem: string | undefined;
   let fixtures: Fixtures | undefined;
+  const suites = { passed: 0, failed: 0, skipped: 0 };
+  const report: string[] = [];
   try {
     const nginx = findNginx();
     console.log(`nginx: ${nginx.bin} (${nginx.version.replace(/^nginx version: /, "")}), ngx_lua ${
       nginx.modules.length > 0 ? `loaded from ${path.dirname(nginx.modules[0]!)}` : "built in"}`);
     const certs = await makeCerts(makeTempDir("certs"));
     fixtures = await startFixtures(certs);
-    ({ summary, problem } = await runBusted(args.specs, fixtures));
+    if (args.busted) {
+      const busted = await runBusted(args.specs, fixtures);
+      ({ summary, problem } = busted);
+      // what the reliability specs printed
+      const lines = busted.output.replace(/\x1b\[[0-9;]*m/g, "").split("\n");
+      report.push(...lines.flatMap((line) => /(?:attack \d|bad input:|verification failures:).*/.exec(line)?.[0] ?? [])
+        .map((line) => `specs     ${line}`));
+    } else {
+      summary = { passed: 0, failed: 0, pending: 0 };
+    }
+    if (args.suites) {
+      await fixtures.stop(); // idle during the suites: give their CPU back
+      fixtures = undefined;
+      console.log("\nreliability suite (scripts/suites/reliability.ts)");
+      const started = Date.now();
+      const result = await runReliability({ certs });
+      suites.passed += result.passed;
+      suites.failed += result.failed;
+      suites.skipped += result.skipped;
+      report.push(...result.summary, `time      ${((Date.now() - started) / 1000).toFixed(1)} s for the reliability suite`);
+    }
   } catch (err) {
     problem = err instanceof Error ? err.message : String(err);
   } finally {
@@ -172,10 +211,11 @@ async function main(): Promise<number> {
     if (keepTmp) console.log(`KEEP_TMP=1: kept ${dirs.join(" ")}`);
   }
 
+  if (report.length > 0) console.log(`\n=== reliability summary\n${report.join("\n")}\n`);
   if (problem !== undefined) console.log(`harness failure (counted as one failed test): ${problem}`);
-  const passed = summary?.passed ?? 0;
-  const failed = (summary?.failed ?? 0) + (problem !== undefined ? 1 : 0);
-  console.log(`tests: ${passed} passed, ${failed} failed, ${summary?.pending ?? 0} skipped`);
+  const passed = (summary?.passed ?? 0) + suites.passed;
+  const failed = (summary?.failed ?? 0) + suites.failed + (problem !== undefined ? 1 : 0);
+  console.log(`tests: ${passed} passed, ${failed} failed, ${(summary?.pending ?? 0) + suites.skipped} skipped`);
   return failed > 0 ? 1 : 0;
 }
 

@@ -394,6 +394,23 @@ export async function startNginx(opts: NginxOptions): Promise<NginxHandle> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// any other server process
+
+/** A server process (e.g. `openssl s_server`), ready once every port accepts connections. */
+export async function startProcess(opts: {
+  label: string;
+  bin: string;
+  args: string[];
+  cwd: string;
+  ports: number[];
+}): Promise<ProcessHandle> {
+  await ensureFree(opts.ports);
+  const { handle, outputTail } = spawnTracked(opts.bin, opts.args, { cwd: opts.cwd, gracefulSignal: "SIGTERM" });
+  await waitReady(opts.label, handle, opts.ports, [], 10_000, () => `--- output:\n${tail(outputTail(), 20)}`);
+  return handle;
+}
+
+// ---------------------------------------------------------------------------------------------
 // tinyproxy
 
 export interface TinyproxyHandle extends ProcessHandle {
