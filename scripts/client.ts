@@ -59,7 +59,7 @@ export async function startClient(opts: ClientOptions): Promise<ClientHandle> {
   });
   const url = `http://127.0.0.1:${port}`;
   const stats = async (): Promise<Record<string, number>> => {
-    const text = await (await fetch(`${url}/stats`)).text();
+    const text = await (await fetch(`${url}/stats`, { signal: AbortSignal.timeout(10_000) })).text();
     const out: Record<string, number> = {};
     for (const line of text.trim().split("\n")) {
       const [key, value] = line.split("=");

@@ -18,7 +18,8 @@ interface Row {
 }
 
 async function send(client: ClientHandle, who: string, mode: string): Promise<Row> {
-  const text = (await (await fetch(`${client.url}/?id=${who}&mode=${mode}`)).text()).trim();
+  const response = await fetch(`${client.url}/?id=${who}&mode=${mode}`, { signal: AbortSignal.timeout(10_000) });
+  const text = (await response.text()).trim();
   const field = (name: string): string => new RegExp(`${name}=(\\S*)`).exec(text)?.[1] ?? "?";
   if (!text.startsWith("id=")) throw new Error(`client nginx answered: ${text}`);
   return { who, dn: field("dn"), conn: field("conn"), reused: field("reused") !== "0", wrong: field("mismatch") !== "0" };

@@ -62,7 +62,7 @@ let handlersInstalled = false;
 export const keepTmp = process.env.KEEP_TMP === "1";
 
 /** Pids whose parent is `pid` (nginx workers of a master), read from /proc. */
-function childPids(pid: number): number[] {
+export function childPids(pid: number): number[] {
   const out: number[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;

@@ -11,11 +11,11 @@
 //
 // Every process it starts is stopped by pid however the suite ends.
 import { spawn, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { TENANTS } from "../certs.js";
-import { freePorts, makeTempDir, startNginx, type NginxHandle } from "../runtime/local.js";
+import { childPids, freePorts, makeTempDir, startNginx, type NginxHandle } from "../runtime/local.js";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", ".."); // .build/scripts/suites/
 
@@ -275,21 +275,6 @@ function delta(after: Counters, before: Counters): Counters {
 }
 
 const get = (c: Counters, k: string): number => c[k] ?? 0;
-
-/** The pids whose parent is `pid` (an nginx master's workers). */
-function childPids(pid: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) out.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
 
 function alive(pid: number): boolean {
   try {

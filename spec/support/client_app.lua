@@ -5,7 +5,7 @@
 -- Modes: isolated (resty.mtls_pool pool names), shared (one identity-less pool, as
 -- lua-resty-http <= 0.17.1 names them), nokeepalive (close after each request).
 -- GET /stats answers the counters as "name=value" lines, plus this worker's Lua memory.
-local ssl = require "ngx.ssl"
+local helpers = require "support.helpers"
 local raw_http = require "support.raw_http"
 
 local _M = {}
@@ -14,22 +14,13 @@ local clients = {}
 local names = {}
 local upstream_port, upstream_sock
 
-local function read_file(path)
-  local f = assert(io.open(path, "rb"))
-  local data = f:read("*a")
-  f:close()
-  return data
-end
 
 -- Called from init_worker_by_lua: certificates are parsed once per worker, as they should be.
 function _M.init(certs_dir, client_names, port, sock)
   upstream_port, upstream_sock = port, sock
   for i, name in ipairs(client_names) do
     names[i] = name
-    clients[name] = {
-      cert = assert(ssl.parse_pem_cert(read_file(certs_dir .. "/" .. name .. ".crt"))),
-      key = assert(ssl.parse_pem_priv_key(read_file(certs_dir .. "/" .. name .. ".key"))),
-    }
+    clients[name] = helpers.client_pair(certs_dir, name)
   end
 end
 

@@ -39,6 +39,15 @@ function _M.key(name)
   return assert(ssl.parse_pem_priv_key(_M.pem(name .. ".key")))
 end
 
+-- { cert = ..., key = ... } parsed from <dir>/<name>.crt and .key (for the client nginx apps,
+-- which get the certificates folder as an argument rather than from the environment).
+function _M.client_pair(dir, name)
+  return {
+    cert = assert(ssl.parse_pem_cert(read_file(dir .. "/" .. name .. ".crt"))),
+    key = assert(ssl.parse_pem_priv_key(read_file(dir .. "/" .. name .. ".key"))),
+  }
+end
+
 -- The SHA-256 fingerprint the openssl CLI computed for <name>.crt, lowercase hex.
 function _M.fingerprint(name)
   return (_M.pem(name .. ".fp"):gsub("%s+", ""))

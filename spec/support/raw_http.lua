@@ -4,7 +4,8 @@ local connect = require "resty.mtls_pool.http_connect"
 
 local _M = {}
 
-local function read_response(sock)
+-- Reads one response (status line, headers, Content-Length body) from `sock`.
+function _M.read_response(sock)
   local status_line, err = sock:receive("*l")
   if not status_line then
     return nil, "status line: " .. tostring(err)
@@ -65,7 +66,7 @@ function _M.get(options, path, headers, keepalive)
     return nil, "send: " .. tostring(err)
   end
   local res
-  res, err = read_response(httpc.sock)
+  res, err = _M.read_response(httpc.sock)
   if not res then
     httpc.sock:close()
     return nil, err

@@ -10,8 +10,9 @@
 -- GET /stats: the counters as name=value lines. GET /memory: every worker's Lua memory after a
 -- full collection (each worker's own timer does the collection), plus its peak since the last
 -- /memory?reset=1.
-local ssl = require "ngx.ssl"
+local helpers = require "support.helpers"
 local connect = require "resty.mtls_pool.http_connect"
+local read_response = require("support.raw_http").read_response
 
 local _M = {}
 
@@ -20,12 +21,6 @@ local clients = {}
 local names = {}
 local upstream_port
 
-local function read_file(path)
-  local f = assert(io.open(path, "rb"))
-  local data = f:read("*a")
-  f:close()
-  return data
-end
 
 local function count(name, n)
   stats:incr(name, n or 1, 0)
@@ -59,45 +54,9 @@ function _M.init(certs_dir, client_names, port)
   upstream_port = port
   for i, name in ipairs(client_names) do
     names[i] = name
-    clients[name] = {
-      cert = assert(ssl.parse_pem_cert(read_file(certs_dir .. "/" .. name .. ".crt"))),
-      key = assert(ssl.parse_pem_priv_key(read_file(certs_dir .. "/" .. name .. ".key"))),
-    }
+    clients[name] = helpers.client_pair(certs_dir, name)
   end
   assert(ngx.timer.every(0.05, watch_memory))
-end
-
-local function read_response(sock)
-  local status_line, err = sock:receive("*l")
-  if not status_line then
-    return nil, "status line: " .. tostring(err)
-  end
-  local length, close
-  while true do
-    local line
-    line, err = sock:receive("*l")
-    if not line then
-      return nil, "headers: " .. tostring(err)
-    end
-    if line == "" then
-      break
-    end
-    local name, value = line:match("^([^:]+):%s*(.-)%s*$")
-    name = name and name:lower()
-    if name == "content-length" then
-      length = tonumber(value)
-    elseif name == "connection" and value:lower() == "close" then
-      close = true
-    end
-  end
-  local body = ""
-  if length and length > 0 then
-    body, err = sock:receive(length)
-    if not body then
-      return nil, "body: " .. tostring(err)
-    end
-  end
-  return { status = tonumber(status_line:match("^HTTP/1%.%d (%d%d%d)")), body = body, close = close }
 end
 
 local function fail(sock, reused, err)
