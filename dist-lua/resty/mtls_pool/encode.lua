@@ -27,26 +27,40 @@ local function escape_byte(c)
         byte(c)
     )
 end
+local function escape(value)
+    if value == "" then
+        return "\"\""
+    end
+    local unsafe_at = find(value, UNSAFE)
+    if unsafe_at == nil then
+        return value
+    end
+    local escaped = gsub(value, UNSAFE, escape_byte)
+    return escaped
+end
+local memo = {}
+local memo_size = 0
+local MEMO_MAX = 1024
 --- The token for one field value; see the module comment.
 local function token(value)
     if value == nil then
         return "~"
     end
-    if type(value) == "string" then
-        if value == "" then
-            return "\"\""
-        end
-        local unsafe_at = find(value, UNSAFE)
-        if unsafe_at == nil then
-            return value
-        end
-        local escaped = gsub(value, UNSAFE, escape_byte)
-        return escaped
+    if type(value) == "boolean" then
+        return value and "+" or "!"
     end
-    if type(value) == "number" then
-        return format("#%d", value)
+    local known = memo[value]
+    if known ~= nil then
+        return known
     end
-    return value and "+" or "!"
+    local fresh = type(value) == "number" and format("#%d", value) or escape(value)
+    if memo_size >= MEMO_MAX then
+        memo = {}
+        memo_size = 0
+    end
+    memo[value] = fresh
+    memo_size = memo_size + 1
+    return fresh
 end
 local parts = {VERSION}
 --- The unbounded name for one field tuple. Field order is part of the format: changing it

@@ -31,26 +31,45 @@ function escape_byte(this: void, c: string): string {
   return format("%%%02X", byte(c));
 }
 
+function escape(value: string): string {
+  if (value === "") {
+    return '""';
+  }
+  const [unsafe_at] = find(value, UNSAFE);
+  if (unsafe_at === undefined) {
+    return value;
+  }
+  const [escaped] = gsub(value, UNSAFE, escape_byte);
+  return escaped;
+}
+
+// Tokens of recent strings and numbers, so that a warm name costs table lookups rather than
+// pattern scans (string.find with a pattern also stops LuaJIT's trace compiler). Emptied when
+// full, so hosts chosen per request cannot grow it without bound.
+let memo = new LuaTable<string | number, string>();
+let memo_size = 0;
+const MEMO_MAX = 1024;
+
 /** The token for one field value; see the module comment. */
 function token(value: string | number | boolean | undefined): string {
   if (value === undefined) {
     return "~";
   }
-  if (typeof value === "string") {
-    if (value === "") {
-      return '""';
-    }
-    const [unsafe_at] = find(value, UNSAFE);
-    if (unsafe_at === undefined) {
-      return value;
-    }
-    const [escaped] = gsub(value, UNSAFE, escape_byte);
-    return escaped;
+  if (typeof value === "boolean") {
+    return value ? "+" : "!";
   }
-  if (typeof value === "number") {
-    return format("#%d", value);
+  const known = memo.get(value);
+  if (known !== undefined) {
+    return known;
   }
-  return value ? "+" : "!";
+  const fresh = typeof value === "number" ? format("#%d", value) : escape(value);
+  if (memo_size >= MEMO_MAX) {
+    memo = new LuaTable<string | number, string>();
+    memo_size = 0;
+  }
+  memo.set(value, fresh);
+  memo_size += 1;
+  return fresh;
 }
 
 // Reused for every name: a name is built without yielding, so one buffer per worker is safe.
