@@ -41,6 +41,7 @@ end
 local memo = {}
 local memo_size = 0
 local MEMO_MAX = 1024
+local MEMO_LONGEST = 255
 --- The token for one field value; see the module comment.
 local function token(value)
     if value == nil then
@@ -52,6 +53,9 @@ local function token(value)
     local known = memo[value]
     if known ~= nil then
         return known
+    end
+    if type(value) == "string" and #value > MEMO_LONGEST then
+        return escape(value)
     end
     local fresh = type(value) == "number" and format("#%d", value) or escape(value)
     if memo_size >= MEMO_MAX then

@@ -21,6 +21,14 @@ function ____exports.new_target()
         proxy_authorization = nil
     }
 end
+--- out[key] = value, except that nil is not stored into a key `out` lacks (the table constructor
+-- in new_target does not create nil fields): LuaJIT compiles such a store as a key insertion
+-- (NEWREF), and a handful of them cost more than the rest of resolve().
+local function put(out, key, value)
+    if value ~= nil or out[key] ~= nil then
+        out[key] = value
+    end
+end
 local DOT = 46
 local SPACE = 32
 local TAB = 9
@@ -37,9 +45,20 @@ local function valid_port(value)
     return port
 end
 local MAX_SERVER_NAME = 255
+local DEL = 127
+--- Whether `value` holds a control byte: a byte loop, since LuaJIT compiles no pattern search.
 local function has_control(value)
-    local at = find(value, "%c")
-    return at ~= nil
+    do
+        local i = 1
+        while i <= #value do
+            local c = byte(value, i)
+            if c < SPACE or c == DEL then
+                return true
+            end
+            i = i + 1
+        end
+    end
+    return false
 end
 local function is_blank(c)
     return c == SPACE or c == TAB
@@ -115,8 +134,8 @@ local function parse_proxy_uri(uri, out)
             return "bad proxy URI: " .. PROXY_URI_FORM
         end
     end
-    out.proxy_host = host
-    out.proxy_port = port
+    put(out, "proxy_host", host)
+    put(out, "proxy_port", port)
     return nil
 end
 --- Fills `out` from `options` (and `default_proxy_opts` when options.proxy_opts is nil).
@@ -166,16 +185,16 @@ function ____exports.resolve(options, default_proxy_opts, out)
         end
         verify = options.ssl_verify ~= false
     end
-    out.scheme = scheme
+    put(out, "scheme", scheme)
     out.host = host
-    out.port = port
+    put(out, "port", port)
     out.ssl = ssl
-    out.server_name = server_name
-    out.verify = verify
-    out.proxy_uri = nil
-    out.proxy_host = nil
-    out.proxy_port = nil
-    out.proxy_authorization = nil
+    put(out, "server_name", server_name)
+    put(out, "verify", verify)
+    put(out, "proxy_uri", nil)
+    put(out, "proxy_host", nil)
+    put(out, "proxy_port", nil)
+    put(out, "proxy_authorization", nil)
     if port == nil then
         return nil
     end
@@ -224,8 +243,8 @@ function ____exports.resolve(options, default_proxy_opts, out)
     if err ~= nil then
         return err
     end
-    out.proxy_uri = uri
-    out.proxy_authorization = authorization
+    put(out, "proxy_uri", uri)
+    put(out, "proxy_authorization", authorization)
     return nil
 end
 return ____exports

@@ -45,10 +45,11 @@ function escape(value: string): string {
 
 // Tokens of recent strings and numbers, so that a warm name costs table lookups rather than
 // pattern scans (string.find with a pattern also stops LuaJIT's trace compiler). Emptied when
-// full, so hosts chosen per request cannot grow it without bound.
+// full, and long strings are not kept, so hosts chosen per request cannot make it large.
 let memo = new LuaTable<string | number, string>();
 let memo_size = 0;
 const MEMO_MAX = 1024;
+const MEMO_LONGEST = 255;
 
 /** The token for one field value; see the module comment. */
 function token(value: string | number | boolean | undefined): string {
@@ -61,6 +62,9 @@ function token(value: string | number | boolean | undefined): string {
   const known = memo.get(value);
   if (known !== undefined) {
     return known;
+  }
+  if (typeof value === "string" && value.length > MEMO_LONGEST) {
+    return escape(value);
   }
   const fresh = typeof value === "number" ? format("#%d", value) : escape(value);
   if (memo_size >= MEMO_MAX) {

@@ -71,6 +71,17 @@ export function new_target(): Target {
   };
 }
 
+/**
+ * out[key] = value, except that nil is not stored into a key `out` lacks (the table constructor
+ * in new_target does not create nil fields): LuaJIT compiles such a store as a key insertion
+ * (NEWREF), and a handful of them cost more than the rest of resolve().
+ */
+function put<K extends keyof Target>(out: Target, key: K, value: Target[K]): void {
+  if (value !== undefined || out[key] !== undefined) {
+    out[key] = value;
+  }
+}
+
 const DOT = 46; // "."
 const SPACE = 32;
 const TAB = 9;
@@ -91,9 +102,17 @@ function valid_port(value: unknown): number | undefined {
 
 const MAX_SERVER_NAME = 255;
 
+const DEL = 127;
+
+/** Whether `value` holds a control byte: a byte loop, since LuaJIT compiles no pattern search. */
 function has_control(value: string): boolean {
-  const [at] = find(value, "%c");
-  return at !== undefined;
+  for (let i = 1; i <= value.length; i++) {
+    const c = byte(value, i);
+    if (c < SPACE || c === DEL) {
+      return true;
+    }
+  }
+  return false;
 }
 
 function is_blank(c: number | undefined): boolean {
@@ -178,8 +197,8 @@ function parse_proxy_uri(uri: string, out: Target): string | undefined {
       return "bad proxy URI: " + PROXY_URI_FORM;
     }
   }
-  out.proxy_host = host;
-  out.proxy_port = port;
+  put(out, "proxy_host", host);
+  put(out, "proxy_port", port);
   return undefined;
 }
 
@@ -242,16 +261,16 @@ export function resolve(options: ConnectOptions, default_proxy_opts: unknown, ou
     verify = options.ssl_verify !== false;
   }
 
-  out.scheme = scheme;
+  put(out, "scheme", scheme);
   out.host = host;
-  out.port = port;
+  put(out, "port", port);
   out.ssl = ssl;
-  out.server_name = server_name;
-  out.verify = verify;
-  out.proxy_uri = undefined;
-  out.proxy_host = undefined;
-  out.proxy_port = undefined;
-  out.proxy_authorization = undefined;
+  put(out, "server_name", server_name);
+  put(out, "verify", verify);
+  put(out, "proxy_uri", undefined);
+  put(out, "proxy_host", undefined);
+  put(out, "proxy_port", undefined);
+  put(out, "proxy_authorization", undefined);
 
   // A proxy reaches TCP targets only: a unix socket is always connected to directly.
   if (port === undefined) {
@@ -295,7 +314,7 @@ export function resolve(options: ConnectOptions, default_proxy_opts: unknown, ou
   if (err !== undefined) {
     return err;
   }
-  out.proxy_uri = uri;
-  out.proxy_authorization = authorization;
+  put(out, "proxy_uri", uri);
+  put(out, "proxy_authorization", authorization);
   return undefined;
 }
