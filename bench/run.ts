@@ -1,0 +1,556 @@
+// `npm run bench`: what lua-resty-mtls-pool costs in real nginx workers, printed as one table of
+// medians from one run (bench/README.md explains every row):
+//   (a) cost per call inside an nginx worker (bench/lua/bench/micro.lua)
+//   (b) end to end: wrk -> client nginx (2 workers, 8 identities) -> mTLS server nginx
+//   (c) Lua memory and idle upstream connections after 100k requests, certificate parsed once
+//       vs on every request
+// Bounded by TIME_LIMIT_MS; every process it starts is stopped however it ends (Ctrl-C included).
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { makeCerts, TENANTS } from "../scripts/certs.js";
+import { REPO } from "../scripts/client.js";
+import {
+  cleanupAll,
+  findNginx,
+  freePort,
+  freePorts,
+  makeTempDir,
+  startNginx,
+  type NginxHandle,
+} from "../scripts/runtime/local.js";
+
+const TIME_LIMIT_MS = 175_000;
+const IDENTITIES = TENANTS.slice(0, 8);
+const WORKERS = 2;
+const THREADS = 2;
+const CONCURRENCY = 16;
+const ROUNDS = 3;
+const ROUND_SECONDS = 3;
+/** (b) loads each client nginx this long before the rounds: pools fill (handshakes are counted). */
+const WARMUP_SECONDS = 1;
+/**
+ * (b)'s modes: spec/support/client_app.lua's three, and a control, "byhand": one pool per
+ * identity named by the application (bench/lua/bench/client.lua), without resty.mtls_pool's naming.
+ */
+const MODES = ["isolated", "shared", "byhand", "nokeepalive"] as const;
+/** (c) measures Lua memory after these many requests; the last is the total. */
+const MEMORY_SAMPLES = [10_000, 55_000, 100_000];
+const MEMORY_REQUESTS = MEMORY_SAMPLES[MEMORY_SAMPLES.length - 1]!;
+/** lua-resty-openssl (and the lua-resty-string it may use): measured only when given. */
+const OPTIONAL_LIBS = ["LUA_RESTY_OPENSSL_LIB", "LUA_RESTY_STRING_LIB"];
+
+type Mode = (typeof MODES)[number];
+const ROUTES: Record<Mode, string> = {
+  isolated: "/?mode=isolated",
+  shared: "/?mode=shared",
+  byhand: "/by-hand",
+  nokeepalive: "/?mode=nokeepalive",
+};
+type Lines = Record<string, string>;
+
+const lua = (s: string): string => JSON.stringify(s); // paths and names: no control bytes
+const started = Date.now();
+/** (c) stops short of MEMORY_REQUESTS rather than overrun TIME_LIMIT_MS on a slow or busy machine. */
+const loadDeadline = started + TIME_LIMIT_MS - 15_000;
+const elapsed = (): string => `${((Date.now() - started) / 1000).toFixed(0)} s`;
+const progress = (text: string): boolean => process.stderr.write(`bench [${elapsed()}]: ${text}\n`);
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** "name=value" lines (the answers of /stats, /micro, /mem, /info). */
+function parseLines(text: string): Lines {
+  const out: Lines = {};
+  for (const line of text.split("\n")) {
+    const at = line.indexOf("=");
+    if (at > 0) out[line.slice(0, at)] = line.slice(at + 1);
+  }
+  return out;
+}
+
+/** GET on a new connection each time (so that reuseport spreads them over the workers). */
+function get(url: string, timeoutMs = 60_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (body += chunk));
+      res.on("end", () =>
+        res.statusCode === 200 ? resolve(body) : reject(new Error(`GET ${url}: ${res.statusCode}\n${body}`)),
+      );
+    });
+    req.on("timeout", () => req.destroy(new Error(`GET ${url}: no answer within ${timeoutMs} ms`)));
+    req.on("error", reject);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes: the mTLS server, the micro-bench nginx, the client nginx, wrk
+
+const LUA_PATH = [
+  `${REPO}/dist-lua/?.lua`,
+  `${REPO}/spec/?.lua`,
+  `${REPO}/bench/lua/?.lua`,
+  ...OPTIONAL_LIBS.flatMap((name) => {
+    const dir = process.env[name];
+    return dir ? [`${dir}/?.lua`, `${dir}/?/init.lua`] : [];
+  }),
+].join(";");
+
+interface Server {
+  mtlsPort: number;
+  tlsPort: number;
+  /** connections (so full TLS handshakes: the client never resumes) the mTLS server accepted */
+  handshakes(): number;
+}
+
+/** The fixtures' mTLS and TLS servers, plus a log line per new mTLS connection. */
+async function startServer(certs: string): Promise<Server> {
+  const [mtlsPort, tlsPort] = (await freePorts(2)) as [number, number];
+  const prefix = makeTempDir("bench-server");
+  const log = path.join(prefix, "logs", "connections.log");
+  const tls = `ssl_certificate ${certs}/server.crt;\n    ssl_certificate_key ${certs}/server.key;`;
+  const echo = `location / { return 200 "dn=$ssl_client_s_dn conn=$connection reqs=$connection_requests\\n"; }`;
+  const body = `
+  default_type text/plain;
+  keepalive_requests 10000;
+  keepalive_timeout 60s;
+  map $connection_requests $new_connection { 1 1; default 0; }
+  log_format connection "$connection";
+  server {
+    listen 127.0.0.1:${mtlsPort} ssl;
+    ${tls}
+    ssl_client_certificate ${certs}/ca.crt;
+    ssl_verify_client on;
+    ssl_verify_depth 3;
+    access_log ${log} connection if=$new_connection;
+    ${echo}
+  }
+  server {
+    listen 127.0.0.1:${tlsPort} ssl;
+    ${tls}
+    access_log off;
+    ${echo}
+  }`;
+  await startNginx({ prefix, body, ports: [mtlsPort, tlsPort] });
+  const handshakes = (): number => readFileSync(log, "utf8").split("\n").length - 1;
+  return { mtlsPort, tlsPort, handshakes };
+}
+
+const clientTls = (certs: string): string =>
+  `lua_package_path "${LUA_PATH};;";\n  lua_ssl_trusted_certificate ${certs}/ca.crt;\n  lua_ssl_verify_depth 3;`;
+
+/** (a): runs bench/lua/bench/micro.lua in a 1-worker nginx; its name=value answer. */
+async function runMicro(certs: string, server: Server): Promise<Lines> {
+  const port = await freePort();
+  const config = `{ certs = ${lua(certs)}, client = ${lua(IDENTITIES[0]!)}, tls_port = ${server.tlsPort}, mtls_port = ${server.mtlsPort} }`;
+  const nginx = await startNginx({
+    body: `
+  ${clientTls(certs)}
+  server {
+    listen 127.0.0.1:${port};
+    access_log off;
+    location = /micro { content_by_lua_block { require("bench.micro").run(${config}) } }
+  }`,
+    ports: [port],
+  });
+  try {
+    return parseLines(await get(`http://127.0.0.1:${port}/micro`));
+  } finally {
+    await nginx.stop();
+  }
+}
+
+interface Client {
+  nginx: NginxHandle;
+  url: string;
+  stats(): Promise<Record<string, number>>;
+}
+
+/**
+ * The client nginx of scripts/client.ts (spec/support/client_app.lua on "/", certificates parsed
+ * once per worker) plus bench/lua/bench/client.lua's locations; reuseport so that /mem reaches
+ * every worker.
+ */
+async function startClient(certs: string, server: Server): Promise<Client> {
+  const port = await freePort();
+  const init = `${lua(certs)}, { ${IDENTITIES.map(lua).join(", ")} }, ${server.mtlsPort}`;
+  const nginx = await startNginx({
+    body: `
+  ${clientTls(certs)}
+  lua_shared_dict stats 1m;
+  lua_socket_pool_size 64;
+  init_worker_by_lua_block {
+    require("support.client_app").init(${init})
+    require("bench.client").init(${init})
+  }
+  server {
+    listen 127.0.0.1:${port} backlog=4096 reuseport;
+    keepalive_requests 1000000;
+    access_log off;
+    location = /stats { content_by_lua_block { require("support.client_app").stats() } }
+    location = /per-request { content_by_lua_block { require("bench.client").per_request() } }
+    location = /by-hand { content_by_lua_block { require("bench.client").by_hand() } }
+    location = /mem { content_by_lua_block { require("bench.client").memory() } }
+    location = /info { content_by_lua_block { require("bench.client").info() } }
+    location / { content_by_lua_block { require("support.client_app").handle() } }
+  }`,
+    workers: WORKERS,
+    ports: [port],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const stats = async (): Promise<Record<string, number>> => {
+    const lines = parseLines(await get(`${url}/stats`));
+    return Object.fromEntries(Object.entries(lines).map(([k, v]) => [k, Number(v)]));
+  };
+  return { nginx, url, stats };
+}
+
+/** Lua KB after a full GC, summed over the client's workers (asked until each has answered). */
+async function luaMemoryKb(client: Client): Promise<number> {
+  const byWorker = new Map<string, number>();
+  for (let i = 0; i < 200 && byWorker.size < WORKERS; i++) {
+    const { worker, kb } = parseLines(await get(`${client.url}/mem`));
+    if (worker !== undefined) byWorker.set(worker, Number(kb));
+  }
+  if (byWorker.size < WORKERS) throw new Error(`only ${byWorker.size} of ${WORKERS} workers answered /mem`);
+  return [...byWorker.values()].reduce((sum, kb) => sum + kb, 0);
+}
+
+/** ESTABLISHED TCP connections to 127.0.0.1:port, seen from the connecting side. */
+function establishedTo(port: number): number {
+  const ss = spawnSync("ss", ["-Htn", "state", "established", `( dport = :${port} )`], { encoding: "utf8" });
+  if (ss.status !== 0) throw new Error(`ss failed: ${ss.stderr}`);
+  return ss.stdout.split("\n").filter((line) => line.trim() !== "").length;
+}
+
+interface WrkResult {
+  rps: number;
+  p99Ms: number;
+  /** socket errors and non-2xx answers */
+  errors: number;
+}
+
+const wrkChildren = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const child of wrkChildren) child.kill("SIGKILL");
+});
+
+function parseWrk(out: string): WrkResult {
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  const p99 = /^\s*99%\s+([\d.]+)(us|ms|s)\s*$/m.exec(out);
+  if (!rps || !p99) throw new Error(`unexpected wrk output:\n${out}`);
+  const unitMs = { us: 0.001, ms: 1, s: 1000 }[p99[2] as "us" | "ms" | "s"];
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  const errors = (socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0) + Number(non2xx?.[1] ?? 0);
+  return { rps: Number(rps[1]), p99Ms: Number(p99[1]) * unitMs, errors };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Runs wrk; with `stopWhen`, interrupts it (SIGINT: it still reports) once that says so. */
+function wrk(args: string[], stopWhen?: () => Promise<boolean>): Promise<WrkResult> {
+  const all = [`-t${THREADS}`, `-c${CONCURRENCY}`, "--latency", ...args];
+  return new Promise((resolve, reject) => {
+    const child = spawn("wrk", all, { stdio: ["ignore", "pipe", "pipe"] });
+    wrkChildren.add(child);
+    let out = "";
+    let closed = false;
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
+    child.stderr.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
+    child.on("error", (err) => {
+      wrkChildren.delete(child);
+      reject(new Error(`cannot run wrk (apt-get install wrk): ${err.message}`));
+    });
+    child.on("close", (code) => {
+      closed = true;
+      wrkChildren.delete(child);
+      if (code === 0) resolve(parseWrk(out));
+      else reject(new Error(`wrk ${all.join(" ")} exited with ${String(code)}:\n${out}`));
+    });
+    if (stopWhen) {
+      void (async () => {
+        while (!closed && !(await stopWhen())) await sleep(100);
+        child.kill("SIGINT");
+      })().catch(() => child.kill("SIGKILL"));
+    }
+  });
+}
+
+/** Load on `route` until the client nginx has counted `total` requests (or loadDeadline). */
+async function wrkUntil(client: Client, route: string, total: number): Promise<void> {
+  const seconds = Math.max(1, Math.floor((loadDeadline - Date.now()) / 1000));
+  await wrk([`-d${seconds}s`, client.url + route], async () => ((await client.stats()).requests ?? 0) >= total);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The three parts
+
+interface ModeResult {
+  rps: number[];
+  p99Ms: number[];
+  requests: number;
+  handshakes: number;
+  errors: number;
+  mismatches: number;
+}
+
+/**
+ * (b): a warm-up, then ROUNDS rounds, the modes interleaved in each. One client nginx per mode:
+ * nokeepalive requests would use (and close) the connections pooled under isolated's names.
+ * Counters include the warm-up; req/s and p99 are the rounds' medians.
+ */
+async function runEndToEnd(clients: Record<Mode, Client>, server: Server): Promise<Record<Mode, ModeResult>> {
+  const empty = (): ModeResult => ({ rps: [], p99Ms: [], requests: 0, handshakes: 0, errors: 0, mismatches: 0 });
+  const results: Record<Mode, ModeResult> = { isolated: empty(), shared: empty(), byhand: empty(), nokeepalive: empty() };
+  const load = async (mode: Mode, seconds: number): Promise<WrkResult> => {
+    const client = clients[mode];
+    const [before, handshakes] = [await client.stats(), server.handshakes()];
+    const w = await wrk([`-d${seconds}s`, client.url + ROUTES[mode]]);
+    const after = await client.stats();
+    const delta = (key: string): number => (after[key] ?? 0) - (before[key] ?? 0);
+    if (delta("requests") === 0) throw new Error(`mode=${mode}: the client nginx counted no requests\n${client.nginx.readErrorLog().slice(-2000)}`);
+    const r = results[mode];
+    r.requests += delta("requests");
+    r.handshakes += server.handshakes() - handshakes;
+    r.errors += w.errors; // an upstream failure is a 502 to wrk
+    r.mismatches += delta("mismatches");
+    return w;
+  };
+  for (const mode of MODES) await load(mode, WARMUP_SECONDS);
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const mode of MODES) {
+      const w = await load(mode, ROUND_SECONDS);
+      progress(`(b) round ${round}/${ROUNDS} ${mode}: ${int(w.rps)} req/s, p99 ${w.p99Ms.toFixed(2)} ms`);
+      results[mode].rps.push(w.rps);
+      results[mode].p99Ms.push(w.p99Ms);
+    }
+  }
+  return results;
+}
+
+interface MemoryResult {
+  /** Lua KB after each of MEMORY_SAMPLES */
+  kb: number[];
+  requests: number;
+  errors: number;
+  idle: number;
+}
+
+/** (c): a fresh client nginx, MEMORY_REQUESTS requests to `route`, Lua memory at each sample. */
+async function runMemory(certs: string, server: Server, route: string): Promise<MemoryResult> {
+  const client = await startClient(certs, server);
+  try {
+    const kb: number[] = [];
+    for (const total of MEMORY_SAMPLES) {
+      await wrkUntil(client, route, total);
+      kb.push(await luaMemoryKb(client));
+      progress(`(c) ${route}: ${int(total)} requests, ${int(kb[kb.length - 1]!)} KB`);
+    }
+    const idle = establishedTo(server.mtlsPort);
+    const stats = await client.stats();
+    return { kb, requests: stats.requests ?? 0, errors: stats.errors ?? 0, idle };
+  } finally {
+    await client.nginx.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The table
+
+interface Row {
+  id: string;
+  what: string;
+  value: string;
+  detail?: string;
+  target?: string;
+  verdict?: string;
+}
+
+const ns = (v: number): string => (v < 1000 ? `${v.toFixed(0)} ns` : `${(v / 1000).toFixed(v < 10_000 ? 2 : 1)} µs`);
+const int = (v: number): string => Math.round(v).toLocaleString("en-US");
+const times = (v: number): string => `${v.toFixed(2)}×`;
+const verdict = (met: boolean): string => (met ? "MET" : "MISSED");
+
+function render(header: string[], sections: Array<{ title: string; rows: Row[] }>): string {
+  const columns: Array<[string, keyof Row]> = [
+    ["id", "id"], ["measurement", "what"], ["median", "value"], ["detail", "detail"], ["target", "target"],
+    ["verdict", "verdict"],
+  ];
+  const all = sections.flatMap((s) => s.rows);
+  const widths = columns.map(([title, key]) => Math.max(title.length, ...all.map((r) => (r[key] ?? "").length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  const out = [...header, "", line(columns.map(([title]) => title)), line(widths.map((w) => "-".repeat(w)))];
+  for (const section of sections) {
+    out.push(section.title);
+    for (const row of section.rows) out.push(line(columns.map(([, key]) => row[key] ?? "")));
+  }
+  return out.join("\n");
+}
+
+function microRows(m: Lines): Row[] {
+  const num = (key: string): number => Number(m[key]);
+  const plain = num("name_https");
+  const rows: Row[] = [{ id: "a1", what: "pool_name, https, no client cert", value: ns(plain) }];
+  const ids = { ffi: ["a2", "a3"], object: ["a4", "a5"], openssl: ["a6", "a7"] } as const;
+  for (const provider of ["ffi", "object", "openssl"] as const) {
+    const [warmId, coldId] = ids[provider];
+    const skipped = m[`skipped_${provider}`];
+    if (skipped !== undefined) {
+      rows.push({ id: warmId, what: `pool_name, mTLS, provider ${provider}`, value: "skipped", detail: skipped });
+      continue;
+    }
+    const warm = num(`name_warm_${provider}`);
+    const cold = num(`name_cold_${provider}`);
+    rows.push(
+      { id: warmId, what: `pool_name, mTLS warm, provider ${provider}`, value: ns(warm), detail: `${times(warm / plain)} a1`,
+        target: "≤ 1.50× a1", verdict: verdict(warm <= 1.5 * plain) },
+      { id: coldId, what: `pool_name, mTLS cold, provider ${provider}`, value: ns(cold), detail: `${times(cold / warm)} ${warmId}`,
+        target: `≥ 20× ${warmId}`, verdict: verdict(cold >= 20 * warm) },
+    );
+  }
+  const https = num("connect_https");
+  const mtls = num("connect_mtls");
+  rows.push(
+    { id: "a8", what: "parse_pem_cert + parse_pem_priv_key", value: ns(num("parse")), detail: "not in a3/a5/a7" },
+    { id: "a9", what: "connect + setkeepalive, pooled, https", value: ns(https) },
+    { id: "a10", what: "connect + setkeepalive, pooled, mTLS", value: ns(mtls), detail: `${times(mtls / https)} a9` },
+  );
+  return rows;
+}
+
+function endToEndRows(b: Record<Mode, ModeResult>): Row[] {
+  const rps = (mode: Mode): number => median(b[mode].rps);
+  const label = {
+    isolated: "mode=isolated (ours)",
+    shared: "mode=shared (vulnerable)",
+    byhand: "control: a pool per identity by hand",
+    nokeepalive: "mode=nokeepalive (naive fix)",
+  };
+  const ids = { isolated: "b1", shared: "b2", byhand: "b3", nokeepalive: "b4" };
+  const rows: Row[] = MODES.map((mode) => {
+    const r = b[mode];
+    return {
+      id: ids[mode],
+      what: label[mode],
+      value: `${int(rps(mode))} req/s`,
+      detail: `p99 ${median(r.p99Ms).toFixed(2)} ms, ${(r.handshakes * 10_000 / r.requests).toFixed(1)} handshakes/10k req, ` +
+        `${r.errors} errors, ${r.mismatches} mismatches`,
+    };
+  });
+  // Paired by round (the two ran seconds apart), so that drift in the machine's load cancels out.
+  const ratio = (other: Mode): { median: number; detail: string } => {
+    const perRound = b.isolated.rps.map((r, i) => r / b[other].rps[i]!);
+    return { median: median(perRound), detail: `per round: ${perRound.map(times).join(" ")}` };
+  };
+  const vsShared = ratio("shared");
+  const vsClose = ratio("nokeepalive");
+  const vsHand = ratio("byhand");
+  const bound = IDENTITIES.length * WORKERS * CONCURRENCY;
+  rows.push(
+    { id: "b5", what: "req/s isolated / shared", value: times(vsShared.median), detail: vsShared.detail,
+      target: "≥ 0.95×", verdict: verdict(vsShared.median >= 0.95) },
+    { id: "b6", what: "req/s isolated / nokeepalive", value: times(vsClose.median), detail: vsClose.detail,
+      target: "≥ 3×", verdict: verdict(vsClose.median >= 3) },
+    { id: "b7", what: "req/s isolated / control", value: times(vsHand.median),
+      detail: `${vsHand.detail}: the cost of the naming code alone` },
+    { id: "b8", what: "TLS handshakes, isolated, whole run", value: int(b.isolated.handshakes),
+      detail: `${int(b.isolated.requests)} requests`, target: `≤ ${IDENTITIES.length}×${WORKERS}×${CONCURRENCY} = ${bound}`,
+      verdict: verdict(b.isolated.handshakes <= bound) },
+  );
+  return rows;
+}
+
+function memoryRows(once: MemoryResult, perRequest: MemoryResult): Row[] {
+  const samples = MEMORY_SAMPLES.map((n) => `${n / 1000}k`).join("/");
+  const row = (id: string, what: string, r: MemoryResult): Row => ({
+    id,
+    what,
+    value: `${int(r.kb[r.kb.length - 1]!)} KB`,
+    detail: `${r.kb.map(int).join(" / ")} KB at ${samples}; ${r.idle} idle upstream conns; ` +
+      `${int(r.requests)} requests${r.requests < MEMORY_REQUESTS ? " (time budget)" : ""}, ${r.errors} errors`,
+  });
+  // A leak grows with every request; a weak table's hash part steps up once, to its high-water mark.
+  const [mid, last] = perRequest.kb.slice(-2) as [number, number];
+  const secondHalf = last / mid - 1;
+  const from = `${MEMORY_SAMPLES[MEMORY_SAMPLES.length - 2]! / 1000}k`;
+  const c2 = row("c2", "Lua memory, cert parsed per request", perRequest);
+  return [
+    row("c1", "Lua memory, cert parsed once", once),
+    { ...c2, detail: `${secondHalf >= 0 ? "+" : ""}${(100 * secondHalf).toFixed(1)}% from ${from}; ${c2.detail!}`,
+      target: `flat: ≤ +5% from ${from}`, verdict: verdict(secondHalf <= 0.05) },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const load = os.loadavg()[0]!.toFixed(2); // other work on the machine skews every figure
+  const nginxInfo = findNginx();
+  progress("certificates and the mTLS server");
+  const certs = await makeCerts(makeTempDir("bench-certs"));
+  const server = await startServer(certs);
+
+  progress(`(a) micro-benchmarks in an nginx worker`);
+  const micro = await runMicro(certs, server);
+
+  progress(`(b) ${MODES.join(", ")}: ${WARMUP_SECONDS} s warm-up, ${ROUNDS} rounds of ${ROUND_SECONDS} s`);
+  const clients: Record<Mode, Client> = {
+    isolated: await startClient(certs, server),
+    shared: await startClient(certs, server),
+    byhand: await startClient(certs, server),
+    nokeepalive: await startClient(certs, server),
+  };
+  const clientProvider = parseLines(await get(`${clients.isolated.url}/info`)).provider ?? "?";
+  const endToEnd = await runEndToEnd(clients, server);
+  await Promise.all(Object.values(clients).map((client) => client.nginx.stop()));
+
+  progress(`(c) ${int(MEMORY_REQUESTS)} requests, certificate parsed once`);
+  const once = await runMemory(certs, server, "/?mode=isolated");
+  progress(`(c) ${int(MEMORY_REQUESTS)} requests, certificate parsed per request`);
+  const perRequest = await runMemory(certs, server, "/per-request");
+
+  const cpus = os.cpus();
+  const luaVersion = (v: number): string => `${Math.floor(v / 1e6)}.${Math.floor(v / 1e3) % 1e3}.${v % 1e3}`;
+  const skipped = OPTIONAL_LIBS.filter((name) => !process.env[name]);
+  const header = [
+    `lua-resty-mtls-pool bench, ${new Date().toISOString()} (${elapsed()})`,
+    `machine: ${cpus[0]?.model ?? "?"}, ${cpus.length} cores; ${nginxInfo.version.replace(/^nginx version: /, "")}; ` +
+      `ngx_lua ${luaVersion(Number(micro.ngx_lua))}; ${micro.luajit}; ${micro.openssl}; load average at start ${load}`,
+    `identity provider: ${micro.provider} (auto) in the micro-bench, ${clientProvider} in the client nginx` +
+      (skipped.length > 0 ? `; ${skipped.join(", ")} not set: provider openssl skipped` : ""),
+    `(a) time per call, median of ${micro.rounds} rounds in one worker; client ${IDENTITIES[0]} (EC P-256)`,
+    `(b) wrk -t${THREADS} -c${CONCURRENCY}, ${WARMUP_SECONDS} s warm-up then ${ROUNDS} rounds × ${ROUND_SECONDS} s per mode (interleaved), median; a client nginx ` +
+      `per mode, ${WORKERS} workers, identity random per request among ${IDENTITIES.length}; mTLS server nginx 1 worker`,
+    `(c) fresh client nginx per row, ${int(MEMORY_REQUESTS)} requests (isolated mode; c2 parses the certificate chain on ` +
+      `every request, the key once), Lua KB of both workers after full GCs`,
+  ];
+  console.log(
+    render(header, [
+      { title: "(a) cost per call inside an nginx worker", rows: microRows(micro) },
+      { title: "(b) end to end through the client nginx to the mTLS server", rows: endToEndRows(endToEnd) },
+      { title: `(c) after ${int(MEMORY_REQUESTS)} requests`, rows: memoryRows(once, perRequest) },
+    ]),
+  );
+}
+
+const watchdog = setTimeout(() => {
+  process.stderr.write(`bench: over the ${TIME_LIMIT_MS / 1000} s limit, stopping\n`);
+  process.exit(1); // the exit handlers stop nginx and wrk
+}, TIME_LIMIT_MS);
+watchdog.unref();
+try {
+  await main();
+} catch (err) {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+} finally {
+  cleanupAll();
+}
