@@ -107,17 +107,7 @@ export async function startFixtures(certs: string): Promise<Fixtures> {
 }
 
 /** The environment variables through which specs find the fixtures. */
-function specEnv(f: {
-  certs: string;
-  mtlsPort: number;
-  mtlsSock: string;
-  tlsPort: number;
-  httpPort: number;
-  proxyPort: number;
-  proxyAuthPort: number;
-  strictTlsPort: number;
-  mtlsAccessLog: string;
-}): Record<string, string> {
+function specEnv(f: Omit<Fixtures, "servers" | "env" | "stop">): Record<string, string> {
   return {
     MTLS_POOL_CERTS: f.certs,
     MTLS_SERVER_PORT: String(f.mtlsPort),

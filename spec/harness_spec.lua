@@ -2,14 +2,9 @@
 -- servers (scripts/fixtures.ts) are reachable with the test certificates (scripts/certs.ts).
 local ssl = require "ngx.ssl"
 
-local CERTS = os.getenv("MTLS_POOL_CERTS")
+local helpers = require "support.helpers"
 
-local function read(name)
-  local f = assert(io.open(CERTS .. "/" .. name, "rb"))
-  local data = f:read("*a")
-  f:close()
-  return data
-end
+local read = helpers.pem
 
 -- GET / over TLS (server verified against the test CA), optionally with a client certificate
 local function get(port, cert, key)

@@ -30,26 +30,32 @@ local function count(name)
   stats:incr(name, 1, 0)
 end
 
-function _M.handle()
-  local args = ngx.req.get_uri_args()
+-- The client named by ?id= (a random one without it) and the connect options for it in ?mode=;
+-- answers 400 and returns nil for an unknown client. Shared with reliability_client.lua.
+function _M.request_options(args)
   local id = args.id or names[math.random(#names)]
-  local mode = args.mode or "isolated"
   local client = clients[id]
   if not client then
     ngx.status = 400
     ngx.say("unknown id ", tostring(id))
-    return
+    return nil
   end
   local options = { scheme = "https", host = "127.0.0.1", port = upstream_port, ssl_server_name = "localhost",
                     ssl_client_cert = client.cert, ssl_client_priv_key = client.key }
   if upstream_sock then
     options.host, options.port = "unix:" .. upstream_sock, nil
   end
-  if mode == "shared" then
-    options.pool = "identity-less"
+  if args.mode == "shared" then
+    options.pool = "identity-less" -- as lua-resty-http <= 0.17.1 names pools
   end
+  return id, options
+end
+
+-- One upstream GET as client `id` with `options`: counted, then answered as described above.
+-- Shared with bench/lua/bench/client.lua.
+function _M.get_as(id, options, keepalive)
   count("requests")
-  local res, err = raw_http.get(options, "/", nil, mode ~= "nokeepalive")
+  local res, err = raw_http.get(options, "/", nil, keepalive)
   if not res then
     count("errors")
     ngx.status = 502
@@ -65,6 +71,14 @@ function _M.handle()
   end
   ngx.say("id=", id, " dn=", tostring(res.dn), " conn=", tostring(res.conn), " reused=", res.reused,
           " mismatch=", mismatch and 1 or 0)
+end
+
+function _M.handle()
+  local args = ngx.req.get_uri_args()
+  local id, options = _M.request_options(args)
+  if id then
+    _M.get_as(id, options, args.mode ~= "nokeepalive")
+  end
 end
 
 function _M.stats()

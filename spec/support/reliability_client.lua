@@ -10,16 +10,13 @@
 -- GET /stats: the counters as name=value lines. GET /memory: every worker's Lua memory after a
 -- full collection (each worker's own timer does the collection), plus its peak since the last
 -- /memory?reset=1.
-local helpers = require "support.helpers"
+local client_app = require "support.client_app"
 local connect = require "resty.mtls_pool.http_connect"
 local read_response = require("support.raw_http").read_response
 
 local _M = {}
 
 local stats = ngx.shared.stats
-local clients = {}
-local names = {}
-local upstream_port
 
 
 local function count(name, n)
@@ -49,13 +46,9 @@ local function watch_memory(premature)
   end
 end
 
--- Called from init_worker_by_lua: certificates are parsed once per worker.
+-- Called from init_worker_by_lua: certificates are parsed once per worker (by client_app).
 function _M.init(certs_dir, client_names, port)
-  upstream_port = port
-  for i, name in ipairs(client_names) do
-    names[i] = name
-    clients[name] = helpers.client_pair(certs_dir, name)
-  end
+  client_app.init(certs_dir, client_names, port)
   assert(ngx.timer.every(0.05, watch_memory))
 end
 
@@ -72,17 +65,9 @@ end
 
 function _M.handle()
   local args = ngx.req.get_uri_args()
-  local id = args.id or names[math.random(#names)]
-  local client = clients[id]
-  if not client then
-    ngx.status = 400
-    ngx.say("unknown id ", tostring(id))
+  local id, options = client_app.request_options(args)
+  if not id then
     return
-  end
-  local options = { scheme = "https", host = "127.0.0.1", port = upstream_port, ssl_server_name = "localhost",
-                    ssl_client_cert = client.cert, ssl_client_priv_key = client.key }
-  if args.mode == "shared" then
-    options.pool = "identity-less" -- as lua-resty-http <= 0.17.1 names pools: the detector must fire
   end
   count("requests")
   local sock = ngx.socket.tcp()

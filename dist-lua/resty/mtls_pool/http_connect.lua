@@ -57,15 +57,12 @@ local function fail(sock, err)
     clear_errors()
     return nil, err
 end
-local function handshake(sock, reused_session, server_name, verify, send_status_req)
-    return sock:sslhandshake(reused_session, server_name, verify, send_status_req)
-end
 --- tcpsock:sslhandshake, made safe against lua-resty-core before 0.1.27 (Debian 12 ships 0.1.25):
 -- when a handshake that fails verification completes without yielding, it raises "assertion
 -- failed!", and with ssl_reused_session = false it returns true on the socket it closed.
 local function checked_handshake(sock, reused_session, server_name, verify, send_status_req)
     local completed, session, err = pcall2(
-        handshake,
+        sock.sslhandshake,
         sock,
         reused_session,
         server_name,

@@ -32,7 +32,7 @@ import { ConnectOptions, new_target, resolve } from "./target";
 const ngx_log = ngx.log;
 const DEBUG = ngx.DEBUG;
 const match = string.match;
-const pcall2 = pcall as unknown as PcallOfTwo;
+const pcall2 = pcall as unknown as PcallMethodOfTwo;
 
 // connect() resolves into this table and copies what it needs into locals before it yields.
 const target = new_target();
@@ -87,17 +87,6 @@ function fail(sock: TcpSock, err: string | undefined): LuaMultiReturn<[undefined
 
 type HandshakeResult = LuaMultiReturn<[SslSession | true | undefined, string | undefined]>;
 
-function handshake(
-  this: void,
-  sock: TcpSock,
-  reused_session: SslSession | boolean | undefined,
-  server_name: string | false | undefined,
-  verify: boolean | undefined,
-  send_status_req: boolean | undefined,
-): HandshakeResult {
-  return sock.sslhandshake(reused_session, server_name, verify, send_status_req);
-}
-
 /**
  * tcpsock:sslhandshake, made safe against lua-resty-core before 0.1.27 (Debian 12 ships 0.1.25):
  * when a handshake that fails verification completes without yielding, it raises "assertion
@@ -110,7 +99,7 @@ function checked_handshake(
   verify: boolean | undefined,
   send_status_req: boolean | undefined,
 ): HandshakeResult {
-  const [completed, session, err] = pcall2(handshake, sock, reused_session, server_name, verify, send_status_req);
+  const [completed, session, err] = pcall2(sock.sslhandshake, sock, reused_session, server_name, verify, send_status_req);
   if (!completed) {
     return $multi(undefined, "SSL handshake failed, most likely certificate verification (" + tostring(session) + ")");
   }
