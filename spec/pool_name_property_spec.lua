@@ -8,10 +8,16 @@ local new_target = require("resty.mtls_pool.target").new_target
 local PAIRS = tonumber(helpers.env("PROPERTY_PAIRS")) or 100000
 local SEED = tonumber(helpers.env("PROPERTY_SEED")) or 20261129
 
--- A small deterministic generator (LCG), independent of math.random's state.
+-- A small deterministic generator (xorshift32), independent of math.random's state. (An LCG
+-- modulo 2^31 read through its low bits, as this spec once used, repeats them with short periods:
+-- whole kinds of pairs, such as two tuples differing only in ssl_verify, never came up.)
+local bit = require "bit"
+local bxor, lshift, rshift = bit.bxor, bit.lshift, bit.rshift
 local state = SEED
 local function rand(n)
-  state = (state * 1103515245 + 12345) % 2147483648
+  state = bxor(state, lshift(state, 13))
+  state = bxor(state, rshift(state, 17))
+  state = bxor(state, lshift(state, 5))
   return state % n + 1
 end
 
@@ -115,6 +121,14 @@ local function name_of(t)
   return n
 end
 
+-- nil, "" and false are the classic confusions; each field is given those its type allows in a
+-- resolved target (resolve() makes the host a string, the credentials a string or nil, ...).
+local NIL = {}
+local CONFUSIONS = {
+  scheme = { NIL, "" }, host = { "" }, port = { NIL }, ssl = { false }, server_name = { NIL, "", false },
+  verify = { NIL, false }, proxy_uri = { NIL, "" }, proxy_authorization = { NIL, "" }, identity = { NIL, "" },
+}
+
 local function mutate(t)
   local copy = {}
   for _, field in ipairs(FIELDS) do
@@ -128,8 +142,12 @@ local function mutate(t)
   elseif type(v) == "string" and roll == 2 then
     copy[field] = PIECES[rand(#PIECES)] .. v
   elseif roll == 3 then
-    -- nil, "" and false are the classic confusions
-    copy[field] = ({ nil, "", false })[rand(3)]
+    local choices = CONFUSIONS[field]
+    local pick = choices[rand(#choices)]
+    if pick == NIL then
+      pick = nil
+    end
+    copy[field] = pick
   else
     copy[field] = random_value(field)
   end
