@@ -26,6 +26,7 @@ build = {
   -- lua-resty-http's own resty.http_connect in the tree. Use mtls_pool.patch() with the rock.
   modules = {
     ["resty.mtls_pool"] = "dist-lua/resty/mtls_pool.lua",
+    ["resty.mtls_pool.bounded"] = "dist-lua/resty/mtls_pool/bounded.lua",
     ["resty.mtls_pool.crypto"] = "dist-lua/resty/mtls_pool/crypto.lua",
     ["resty.mtls_pool.encode"] = "dist-lua/resty/mtls_pool/encode.lua",
     ["resty.mtls_pool.http_connect"] = "dist-lua/resty/mtls_pool/http_connect.lua",

@@ -1,13 +1,8 @@
 local ____exports = {}
---- Pool-name encoding: pure string work, no ngx, no FFI.
--- 
--- A name is VERSION followed by one token per field, joined with "|". A token is:
---   nil -> "~"    true -> "+"    false -> "!"    "" -> '""'    integer n -> "#n"
---   a non-empty string -> the string with every byte outside [A-Za-z0-9._:/[]-] written %XX.
--- No escaped string contains "|", "~", "+", "!", '"' or "#", and no token is empty, so the
--- token list (and with it the field tuple) can be read back from the name: the encoding is
--- injective. Names longer than MAX_LENGTH are replaced by HASHED_PREFIX .. sha256(name) ..
--- a readable head; unhashed names start with VERSION .. "|", so the two forms never meet.
+local ____bounded = require("resty.mtls_pool.bounded")
+local LONGEST_KEY = ____bounded.LONGEST_KEY
+local new_bounded = ____bounded.new_bounded
+local remember = ____bounded.remember
 local concat = table.concat
 local byte = string.byte
 local find = string.find
@@ -38,10 +33,7 @@ local function escape(value)
     local escaped = gsub(value, UNSAFE, escape_byte)
     return escaped
 end
-local memo = {}
-local memo_size = 0
-local MEMO_MAX = 1024
-local MEMO_LONGEST = 255
+local tokens = new_bounded(1024)
 --- The token for one field value; see the module comment.
 local function token(value)
     if value == nil then
@@ -50,20 +42,15 @@ local function token(value)
     if type(value) == "boolean" then
         return value and "+" or "!"
     end
-    local known = memo[value]
+    local known = tokens.entries[value]
     if known ~= nil then
         return known
     end
-    if type(value) == "string" and #value > MEMO_LONGEST then
+    if type(value) == "string" and #value > LONGEST_KEY then
         return escape(value)
     end
     local fresh = type(value) == "number" and format("#%d", value) or escape(value)
-    if memo_size >= MEMO_MAX then
-        memo = {}
-        memo_size = 0
-    end
-    memo[value] = fresh
-    memo_size = memo_size + 1
+    remember(tokens, value, fresh)
     return fresh
 end
 local parts = {VERSION}

@@ -1,4 +1,7 @@
 local ____exports = {}
+local ____bounded = require("resty.mtls_pool.bounded")
+local new_bounded = ____bounded.new_bounded
+local remember = ____bounded.remember
 local ____encode = require("resty.mtls_pool.encode")
 local fields = ____encode.fields
 local hashed = ____encode.hashed
@@ -13,12 +16,10 @@ local ____target = require("resty.mtls_pool.target")
 local new_target = ____target.new_target
 local resolve = ____target.resolve
 local credentials_key
---- Digests of recent credentials, so that a warm pool_name does no HMAC. Bounded.
-local credentials_digests = {}
-local credentials_digests_count = 0
-local CREDENTIALS_DIGESTS_MAX = 256
+--- Digests of recent credentials, so that building a name does no HMAC.
+local credentials_digests = new_bounded(256)
 local function credentials_digest(authorization)
-    local known = credentials_digests[authorization]
+    local known = credentials_digests.entries[authorization]
     if known ~= nil then
         return known, nil
     end
@@ -33,16 +34,11 @@ local function credentials_digest(authorization)
     if digest == nil then
         return nil, "cannot digest proxy credentials: " .. err
     end
-    if credentials_digests_count >= CREDENTIALS_DIGESTS_MAX then
-        credentials_digests = {}
-        credentials_digests_count = 0
-    end
-    credentials_digests[authorization] = digest
-    credentials_digests_count = credentials_digests_count + 1
+    remember(credentials_digests, authorization, digest)
     return digest, nil
 end
 --- The name for a resolved target and a client identity (nil: no client certificate).
-local function name_for(target, identity)
+local function build_name(target, identity)
     local credentials
     if target.ssl and target.proxy_authorization ~= nil then
         local digest, err = credentials_digest(target.proxy_authorization)
@@ -70,6 +66,39 @@ local function name_for(target, identity)
         return nil, "cannot bound the pool name: " .. err
     end
     return hashed(name, digest), nil
+end
+local recent = new_bounded(1024)
+--- name_for's answer, built once per identity and target while the entry lasts.
+local function name_for(target, identity)
+    local identity_key = identity or false
+    local by_host = recent.entries[identity_key]
+    if by_host ~= nil then
+        local last = by_host[target.host]
+        if last ~= nil and last.scheme == target.scheme and last.port == target.port and last.ssl == target.ssl and last.server_name == target.server_name and last.verify == target.verify and last.proxy_uri == target.proxy_uri and last.proxy_authorization == target.proxy_authorization then
+            return last.name, nil
+        end
+    end
+    local name, err = build_name(target, identity)
+    if name == nil then
+        return nil, err
+    end
+    if by_host == nil or recent.count >= recent.max then
+        by_host = {}
+        remember(recent, identity_key, by_host)
+    else
+        recent.count = recent.count + 1
+    end
+    by_host[target.host] = {
+        scheme = target.scheme,
+        port = target.port,
+        ssl = target.ssl,
+        server_name = target.server_name,
+        verify = target.verify,
+        proxy_uri = target.proxy_uri,
+        proxy_authorization = target.proxy_authorization,
+        name = name
+    }
+    return name, nil
 end
 local scratch = new_target()
 --- The pool name for httpc:connect options, or nil, err.

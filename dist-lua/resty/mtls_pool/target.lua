@@ -1,7 +1,8 @@
 local ____exports = {}
---- What a set of httpc:connect options describes, with lua-resty-http 0.17's defaults applied:
--- where to connect, whether and how to do TLS, and which proxy to go through.
--- Pure Lua: no ngx, no FFI. Every user value is checked, since callers are plain Lua.
+local ____bounded = require("resty.mtls_pool.bounded")
+local LONGEST_KEY = ____bounded.LONGEST_KEY
+local new_bounded = ____bounded.new_bounded
+local remember = ____bounded.remember
 local byte = string.byte
 local find = string.find
 local lower = string.lower
@@ -46,8 +47,12 @@ local function valid_port(value)
 end
 local MAX_SERVER_NAME = 255
 local DEL = 127
+local checked = new_bounded(1024)
 --- Whether `value` holds a control byte: a byte loop, since LuaJIT compiles no pattern search.
 local function has_control(value)
+    if checked.entries[value] ~= nil then
+        return false
+    end
     do
         local i = 1
         while i <= #value do
@@ -57,6 +62,9 @@ local function has_control(value)
             end
             i = i + 1
         end
+    end
+    if #value <= LONGEST_KEY then
+        remember(checked, value, true)
     end
     return false
 end

@@ -10,6 +10,8 @@
  * a readable head; unhashed names start with VERSION .. "|", so the two forms never meet.
  */
 
+import { LONGEST_KEY, new_bounded, remember } from "./bounded";
+
 const concat = table.concat;
 const byte = string.byte;
 const find = string.find;
@@ -43,13 +45,9 @@ function escape(value: string): string {
   return escaped;
 }
 
-// Tokens of recent strings and numbers, so that a warm name costs table lookups rather than
-// pattern scans (string.find with a pattern also stops LuaJIT's trace compiler). Emptied when
-// full, and long strings are not kept, so hosts chosen per request cannot make it large.
-let memo = new LuaTable<string | number, string>();
-let memo_size = 0;
-const MEMO_MAX = 1024;
-const MEMO_LONGEST = 255;
+// Tokens of recent strings and numbers, so that building a name costs table lookups rather
+// than pattern scans (string.find with a pattern also stops LuaJIT's trace compiler).
+const tokens = new_bounded<string | number, string>(1024);
 
 /** The token for one field value; see the module comment. */
 function token(value: string | number | boolean | undefined): string {
@@ -59,20 +57,15 @@ function token(value: string | number | boolean | undefined): string {
   if (typeof value === "boolean") {
     return value ? "+" : "!";
   }
-  const known = memo.get(value);
+  const known = tokens.entries.get(value);
   if (known !== undefined) {
     return known;
   }
-  if (typeof value === "string" && value.length > MEMO_LONGEST) {
+  if (typeof value === "string" && value.length > LONGEST_KEY) {
     return escape(value);
   }
   const fresh = typeof value === "number" ? format("#%d", value) : escape(value);
-  if (memo_size >= MEMO_MAX) {
-    memo = new LuaTable<string | number, string>();
-    memo_size = 0;
-  }
-  memo.set(value, fresh);
-  memo_size += 1;
+  remember(tokens, value, fresh);
   return fresh;
 }
 

@@ -3,6 +3,7 @@
  * options. Adds to lua-resty-http's fields the proven client identity, and the https proxy
  * credentials as a keyed digest (names get logged: never the credentials themselves).
  */
+import { new_bounded, remember } from "./bounded";
 import { fields, hashed, MAX_LENGTH } from "./encode";
 import { hmac_sha256_hex, random32, sha256_hex } from "./crypto";
 import { options_identity } from "./identity";
@@ -11,13 +12,11 @@ import { ConnectOptions, new_target, resolve, Target } from "./target";
 // Per-worker secret for the credentials digest: names only need to agree within a worker.
 let credentials_key: string | undefined;
 
-/** Digests of recent credentials, so that a warm pool_name does no HMAC. Bounded. */
-let credentials_digests = new LuaTable<string, string>();
-let credentials_digests_count = 0;
-const CREDENTIALS_DIGESTS_MAX = 256;
+/** Digests of recent credentials, so that building a name does no HMAC. */
+const credentials_digests = new_bounded<string, string>(256);
 
 function credentials_digest(authorization: string): LuaMultiReturn<[string, undefined] | [undefined, string]> {
-  const known = credentials_digests.get(authorization);
+  const known = credentials_digests.entries.get(authorization);
   if (known !== undefined) {
     return $multi(known, undefined);
   }
@@ -32,17 +31,12 @@ function credentials_digest(authorization: string): LuaMultiReturn<[string, unde
   if (digest === undefined) {
     return $multi(undefined, "cannot digest proxy credentials: " + err);
   }
-  if (credentials_digests_count >= CREDENTIALS_DIGESTS_MAX) {
-    credentials_digests = new LuaTable<string, string>();
-    credentials_digests_count = 0;
-  }
-  credentials_digests.set(authorization, digest);
-  credentials_digests_count += 1;
+  remember(credentials_digests, authorization, digest);
   return $multi(digest, undefined);
 }
 
 /** The name for a resolved target and a client identity (nil: no client certificate). */
-function name_for(target: Target, identity: string | undefined): LuaMultiReturn<[string, undefined] | [undefined, string]> {
+function build_name(target: Target, identity: string | undefined): LuaMultiReturn<[string, undefined] | [undefined, string]> {
   // Over plain http the credentials travel with each request, not with the connection.
   let credentials: string | undefined;
   if (target.ssl && target.proxy_authorization !== undefined) {
@@ -71,6 +65,64 @@ function name_for(target: Target, identity: string | undefined): LuaMultiReturn<
     return $multi(undefined, "cannot bound the pool name: " + err);
   }
   return $multi(hashed(name, digest), undefined);
+}
+
+/** The target fields a name was last built from, for one identity and host, and that name. */
+interface Recent {
+  scheme: string | undefined;
+  port: number | undefined;
+  ssl: boolean;
+  server_name: string | boolean | undefined;
+  verify: boolean | undefined;
+  proxy_uri: string | undefined;
+  proxy_authorization: string | undefined;
+  name: string;
+}
+
+// identity (false for none) -> host -> Recent: a warm name is a comparison of the resolved fields,
+// without building, escaping or interning a string. `count` counts Recent entries.
+const recent = new_bounded<string | false, LuaTable<string, Recent>>(1024);
+
+/** name_for's answer, built once per identity and target while the entry lasts. */
+function name_for(target: Target, identity: string | undefined): LuaMultiReturn<[string, undefined] | [undefined, string]> {
+  const identity_key = identity ?? false;
+  let by_host = recent.entries.get(identity_key);
+  if (by_host !== undefined) {
+    const last = by_host.get(target.host);
+    if (
+      last !== undefined &&
+      last.scheme === target.scheme &&
+      last.port === target.port &&
+      last.ssl === target.ssl &&
+      last.server_name === target.server_name &&
+      last.verify === target.verify &&
+      last.proxy_uri === target.proxy_uri &&
+      last.proxy_authorization === target.proxy_authorization
+    ) {
+      return $multi(last.name, undefined);
+    }
+  }
+  const [name, err] = build_name(target, identity);
+  if (name === undefined) {
+    return $multi(undefined, err);
+  }
+  if (by_host === undefined || recent.count >= recent.max) {
+    by_host = new LuaTable<string, Recent>();
+    remember(recent, identity_key, by_host); // counts the entry set below
+  } else {
+    recent.count += 1;
+  }
+  by_host.set(target.host, {
+    scheme: target.scheme,
+    port: target.port,
+    ssl: target.ssl,
+    server_name: target.server_name,
+    verify: target.verify,
+    proxy_uri: target.proxy_uri,
+    proxy_authorization: target.proxy_authorization,
+    name,
+  });
+  return $multi(name, undefined);
 }
 
 // pool_name() resolves into this table; nothing between resolve and use yields.

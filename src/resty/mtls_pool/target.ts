@@ -4,6 +4,8 @@
  * Pure Lua: no ngx, no FFI. Every user value is checked, since callers are plain Lua.
  */
 
+import { LONGEST_KEY, new_bounded, remember } from "./bounded";
+
 const byte = string.byte;
 const find = string.find;
 const lower = string.lower;
@@ -104,13 +106,23 @@ const MAX_SERVER_NAME = 255;
 
 const DEL = 127;
 
+// Strings found free of control bytes: the byte loop runs once per distinct host, SNI or
+// credentials, not on every call (an inner loop costs the caller's trace an exit per call).
+const checked = new_bounded<string, true>(1024);
+
 /** Whether `value` holds a control byte: a byte loop, since LuaJIT compiles no pattern search. */
 function has_control(value: string): boolean {
+  if (checked.entries.get(value) !== undefined) {
+    return false;
+  }
   for (let i = 1; i <= value.length; i++) {
     const c = byte(value, i);
     if (c < SPACE || c === DEL) {
       return true;
     }
+  }
+  if (value.length <= LONGEST_KEY) {
+    remember(checked, value, true);
   }
   return false;
 }

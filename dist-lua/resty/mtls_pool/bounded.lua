@@ -1,0 +1,19 @@
+local ____exports = {}
+--- Longest string key worth keeping: longer ones are recomputed on every call.
+local LONGEST_KEY = 255
+local function new_bounded(max)
+    return {entries = {}, count = 0, max = max}
+end
+--- cache[key] = value, emptying the cache first when it is full.
+local function remember(cache, key, value)
+    if cache.count >= cache.max then
+        cache.entries = {}
+        cache.count = 0
+    end
+    cache.entries[key] = value
+    cache.count = cache.count + 1
+end
+____exports.LONGEST_KEY = LONGEST_KEY
+____exports.new_bounded = new_bounded
+____exports.remember = remember
+return ____exports
