@@ -116,8 +116,13 @@ local function exempt(host, no_proxy)
     return false
 end
 local PROXY_URI_FORM = "expected http://host[:port]"
---- Parses an http proxy URI into out.proxy_host / out.proxy_port; returns an error or undefined.
-local function parse_proxy_uri(uri, out)
+local proxy_addresses = new_bounded(256)
+--- The host and port of an http proxy URI, or an error message.
+local function proxy_address(uri)
+    local known = proxy_addresses.entries[uri]
+    if known ~= nil then
+        return known
+    end
     local scheme, authority = match(uri, "^(%a[%w+.%-]*)://([^/?#]*)")
     if scheme == nil or authority == nil then
         return "bad proxy URI: " .. PROXY_URI_FORM
@@ -142,9 +147,11 @@ local function parse_proxy_uri(uri, out)
             return "bad proxy URI: " .. PROXY_URI_FORM
         end
     end
-    put(out, "proxy_host", host)
-    put(out, "proxy_port", port)
-    return nil
+    local address = {host = host, port = port}
+    if #uri <= LONGEST_KEY then
+        remember(proxy_addresses, uri, address)
+    end
+    return address
 end
 --- Fills `out` from `options` (and `default_proxy_opts` when options.proxy_opts is nil).
 -- Returns an error message, or undefined on success.
@@ -247,10 +254,12 @@ function ____exports.resolve(options, default_proxy_opts, out)
     if uri == nil or no_proxy ~= nil and exempt(host, no_proxy) then
         return nil
     end
-    local err = parse_proxy_uri(uri, out)
-    if err ~= nil then
-        return err
+    local address = proxy_address(uri)
+    if type(address) == "string" then
+        return address
     end
+    put(out, "proxy_host", address.host)
+    put(out, "proxy_port", address.port)
     put(out, "proxy_uri", uri)
     put(out, "proxy_authorization", authorization)
     return nil

@@ -181,8 +181,20 @@ function exempt(host: string, no_proxy: string): boolean {
 
 const PROXY_URI_FORM = "expected http://host[:port]";
 
-/** Parses an http proxy URI into out.proxy_host / out.proxy_port; returns an error or undefined. */
-function parse_proxy_uri(uri: string, out: Target): string | undefined {
+interface ProxyAddress {
+  host: string;
+  port: number;
+}
+
+// Proxy URIs already parsed: string.match is not compiled by LuaJIT, and a proxy rarely changes.
+const proxy_addresses = new_bounded<string, ProxyAddress>(256);
+
+/** The host and port of an http proxy URI, or an error message. */
+function proxy_address(uri: string): ProxyAddress | string {
+  const known = proxy_addresses.entries.get(uri);
+  if (known !== undefined) {
+    return known;
+  }
   // The URI is never echoed back: it is configuration that may hold secrets.
   const [scheme, authority] = match(uri, "^(%a[%w+.%-]*)://([^/?#]*)");
   if (scheme === undefined || authority === undefined) {
@@ -209,9 +221,11 @@ function parse_proxy_uri(uri: string, out: Target): string | undefined {
       return "bad proxy URI: " + PROXY_URI_FORM;
     }
   }
-  put(out, "proxy_host", host);
-  put(out, "proxy_port", port);
-  return undefined;
+  const address = { host, port };
+  if (uri.length <= LONGEST_KEY) {
+    remember(proxy_addresses, uri, address);
+  }
+  return address;
 }
 
 /**
@@ -322,10 +336,12 @@ export function resolve(options: ConnectOptions, default_proxy_opts: unknown, ou
   if (uri === undefined || (no_proxy !== undefined && exempt(host, no_proxy))) {
     return undefined;
   }
-  const err = parse_proxy_uri(uri, out);
-  if (err !== undefined) {
-    return err;
+  const address = proxy_address(uri);
+  if (typeof address === "string") {
+    return address;
   }
+  put(out, "proxy_host", address.host);
+  put(out, "proxy_port", address.port);
   put(out, "proxy_uri", uri);
   put(out, "proxy_authorization", authorization);
   return undefined;
