@@ -27,10 +27,13 @@ const IDENTITIES = TENANTS.slice(0, 8);
 const WORKERS = 2;
 const THREADS = 2;
 const CONCURRENCY = 16;
-const ROUNDS = 3;
-const ROUND_SECONDS = 3;
-/** (b) loads each client nginx this long before the rounds: pools fill (handshakes are counted). */
-const WARMUP_SECONDS = 1;
+const ROUNDS = 5;
+const ROUND_SECONDS = 2;
+/**
+ * (b) loads each client nginx this long before the rounds, so that the rounds measure pools at
+ * their working size; the handshakes of the warm-up are counted too (b8).
+ */
+const WARMUP_SECONDS = 3;
 /**
  * (b)'s modes: spec/support/client_app.lua's three, and a control, "byhand": one pool per
  * identity named by the application (bench/lua/bench/client.lua), without resty.mtls_pool's naming.
@@ -303,8 +306,9 @@ interface ModeResult {
 }
 
 /**
- * (b): a warm-up, then ROUNDS rounds, the modes interleaved in each. One client nginx per mode:
- * nokeepalive requests would use (and close) the connections pooled under isolated's names.
+ * (b): a warm-up, then ROUNDS rounds, the modes interleaved in each, in a rotating order. One
+ * client nginx per mode: nokeepalive requests would use (and close) the connections pooled
+ * under isolated's names.
  * Counters include the warm-up; req/s and p99 are the rounds' medians.
  */
 async function runEndToEnd(clients: Record<Mode, Client>, server: Server): Promise<Record<Mode, ModeResult>> {
@@ -326,7 +330,10 @@ async function runEndToEnd(clients: Record<Mode, Client>, server: Server): Promi
   };
   for (const mode of MODES) await load(mode, WARMUP_SECONDS);
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const mode of MODES) {
+    // Each round starts with another mode: none always runs right after the same one (after
+    // nokeepalive the server is still closing connections) or first after the warm-up.
+    const order = MODES.map((_, i) => MODES[(i + round - 1) % MODES.length]!);
+    for (const mode of order) {
       const w = await load(mode, ROUND_SECONDS);
       progress(`(b) round ${round}/${ROUNDS} ${mode}: ${int(w.rps)} req/s, p99 ${w.p99Ms.toFixed(2)} ms`);
       results[mode].rps.push(w.rps);
@@ -445,17 +452,20 @@ function endToEndRows(b: Record<Mode, ModeResult>): Row[] {
         `${r.errors} errors, ${r.mismatches} mismatches`,
     };
   });
-  // Paired by round (the two ran seconds apart), so that drift in the machine's load cancels out.
-  const ratio = (other: Mode): { median: number; detail: string } => {
-    const perRound = b.isolated.rps.map((r, i) => r / b[other].rps[i]!);
+  // Paired by round (both ran in it, seconds apart), so that drift in the machine's load cancels out.
+  const ratio = (other: Mode, of: Mode = "isolated"): { median: number; detail: string } => {
+    const perRound = b[of].rps.map((r, i) => r / b[other].rps[i]!);
     return { median: median(perRound), detail: `per round: ${perRound.map(times).join(" ")}` };
   };
   const vsShared = ratio("shared");
   const vsClose = ratio("nokeepalive");
   const vsHand = ratio("byhand");
+  // The by-hand control pays for one set of pooled connections per identity, as isolation must.
+  const handVsShared = ratio("shared", "byhand");
   const bound = IDENTITIES.length * WORKERS * CONCURRENCY;
   rows.push(
-    { id: "b5", what: "req/s isolated / shared", value: times(vsShared.median), detail: vsShared.detail,
+    { id: "b5", what: "req/s isolated / shared", value: times(vsShared.median),
+      detail: `${vsShared.detail}; control / shared: ${times(handVsShared.median)}`,
       target: "≥ 0.95×", verdict: verdict(vsShared.median >= 0.95) },
     { id: "b6", what: "req/s isolated / nokeepalive", value: times(vsClose.median), detail: vsClose.detail,
       target: "≥ 3×", verdict: verdict(vsClose.median >= 3) },
@@ -527,7 +537,7 @@ async function main(): Promise<void> {
     `identity provider: ${micro.provider} (auto) in the micro-bench, ${clientProvider} in the client nginx` +
       (skipped.length > 0 ? `; ${skipped.join(", ")} not set: provider openssl skipped` : ""),
     `(a) time per call, median of ${micro.rounds} rounds in one worker; client ${IDENTITIES[0]} (EC P-256)`,
-    `(b) wrk -t${THREADS} -c${CONCURRENCY}, ${WARMUP_SECONDS} s warm-up then ${ROUNDS} rounds × ${ROUND_SECONDS} s per mode (interleaved), median; a client nginx ` +
+    `(b) wrk -t${THREADS} -c${CONCURRENCY}, ${WARMUP_SECONDS} s warm-up then ${ROUNDS} rounds × ${ROUND_SECONDS} s per mode (interleaved, order rotated), median; a client nginx ` +
       `per mode, ${WORKERS} workers, identity random per request among ${IDENTITIES.length}; mTLS server nginx 1 worker`,
     `(c) fresh client nginx per row, ${int(MEMORY_REQUESTS)} requests (isolated mode; c2 parses the certificate chain on ` +
       `every request, the key once), Lua KB of both workers after full GCs`,
