@@ -67,28 +67,10 @@ local function build_name(target, identity)
     end
     return hashed(name, digest), nil
 end
-local recent = new_bounded(1024)
---- name_for's answer, built once per identity and target while the entry lasts.
-local function name_for(target, identity)
-    local identity_key = identity or false
-    local by_host = recent.entries[identity_key]
-    if by_host ~= nil then
-        local last = by_host[target.host]
-        if last ~= nil and last.scheme == target.scheme and last.port == target.port and last.ssl == target.ssl and last.server_name == target.server_name and last.verify == target.verify and last.proxy_uri == target.proxy_uri and last.proxy_authorization == target.proxy_authorization then
-            return last.name, nil
-        end
-    end
-    local name, err = build_name(target, identity)
-    if name == nil then
-        return nil, err
-    end
-    if by_host == nil or recent.count >= recent.max then
-        by_host = {}
-        remember(recent, identity_key, by_host)
-    else
-        recent.count = recent.count + 1
-    end
-    by_host[target.host] = {
+local without_identity = new_bounded(1024)
+local with_identity = new_bounded(1024)
+local function remember_name(target, identity, name)
+    local recent = {
         scheme = target.scheme,
         port = target.port,
         ssl = target.ssl,
@@ -98,6 +80,34 @@ local function name_for(target, identity)
         proxy_authorization = target.proxy_authorization,
         name = name
     }
+    if identity == nil then
+        remember(without_identity, target.host, recent)
+        return
+    end
+    local by_host = with_identity.entries[identity]
+    if by_host == nil or with_identity.count >= with_identity.max then
+        by_host = {}
+        remember(with_identity, identity, by_host)
+    else
+        with_identity.count = with_identity.count + 1
+    end
+    by_host[target.host] = recent
+end
+--- name_for's answer, built once per identity and target while the cache keeps it.
+local function name_for(target, identity)
+    local by_host = identity == nil and without_identity.entries or with_identity.entries[identity]
+    local last
+    if by_host ~= nil then
+        last = by_host[target.host]
+    end
+    if last ~= nil and last.scheme == target.scheme and last.port == target.port and last.ssl == target.ssl and last.server_name == target.server_name and last.verify == target.verify and last.proxy_uri == target.proxy_uri and last.proxy_authorization == target.proxy_authorization then
+        return last.name, nil
+    end
+    local name, err = build_name(target, identity)
+    if name == nil then
+        return nil, err
+    end
+    remember_name(target, identity, name)
     return name, nil
 end
 local scratch = new_target()

@@ -170,7 +170,8 @@ function ____exports.resolve(options, default_proxy_opts, out)
     if scheme ~= nil and scheme ~= "http" and scheme ~= "https" then
         return type(scheme) == "string" and ("bad scheme: \"http\" or \"https\" expected, got \"" .. scheme) .. "\"" or bad("scheme", "\"http\" or \"https\"", scheme)
     end
-    local unix = sub(host, 1, 5) == "unix:"
+    local unix_at = find(host, "unix:", 1, true)
+    local unix = unix_at == 1
     local port
     if options.port ~= nil then
         if scheme == nil then

@@ -79,40 +79,16 @@ interface Recent {
   name: string;
 }
 
-// identity (false for none) -> host -> Recent: a warm name is a comparison of the resolved fields,
-// without building, escaping or interning a string. `count` counts Recent entries.
-const recent = new_bounded<string | false, LuaTable<string, Recent>>(1024);
+// Names already built, with the fields they were built from: a warm name is a comparison of the
+// resolved fields, without building, escaping or interning a string. Without a client identity:
+// host -> Recent; with one: identity -> host -> Recent (`count` counts Recent entries). Apart,
+// so that the lookup without identity uses no constant key in a table that grows with identities
+// (LuaJIT specialises such a lookup on the table's size and leaves the trace when it changes).
+const without_identity = new_bounded<string, Recent>(1024);
+const with_identity = new_bounded<string, LuaTable<string, Recent>>(1024);
 
-/** name_for's answer, built once per identity and target while the entry lasts. */
-function name_for(target: Target, identity: string | undefined): LuaMultiReturn<[string, undefined] | [undefined, string]> {
-  const identity_key = identity ?? false;
-  let by_host = recent.entries.get(identity_key);
-  if (by_host !== undefined) {
-    const last = by_host.get(target.host);
-    if (
-      last !== undefined &&
-      last.scheme === target.scheme &&
-      last.port === target.port &&
-      last.ssl === target.ssl &&
-      last.server_name === target.server_name &&
-      last.verify === target.verify &&
-      last.proxy_uri === target.proxy_uri &&
-      last.proxy_authorization === target.proxy_authorization
-    ) {
-      return $multi(last.name, undefined);
-    }
-  }
-  const [name, err] = build_name(target, identity);
-  if (name === undefined) {
-    return $multi(undefined, err);
-  }
-  if (by_host === undefined || recent.count >= recent.max) {
-    by_host = new LuaTable<string, Recent>();
-    remember(recent, identity_key, by_host); // counts the entry set below
-  } else {
-    recent.count += 1;
-  }
-  by_host.set(target.host, {
+function remember_name(target: Target, identity: string | undefined, name: string): void {
+  const recent: Recent = {
     scheme: target.scheme,
     port: target.port,
     ssl: target.ssl,
@@ -121,7 +97,45 @@ function name_for(target: Target, identity: string | undefined): LuaMultiReturn<
     proxy_uri: target.proxy_uri,
     proxy_authorization: target.proxy_authorization,
     name,
-  });
+  };
+  if (identity === undefined) {
+    remember(without_identity, target.host, recent);
+    return;
+  }
+  let by_host = with_identity.entries.get(identity);
+  if (by_host === undefined || with_identity.count >= with_identity.max) {
+    by_host = new LuaTable<string, Recent>();
+    remember(with_identity, identity, by_host); // counts the entry set below
+  } else {
+    with_identity.count += 1;
+  }
+  by_host.set(target.host, recent);
+}
+
+/** name_for's answer, built once per identity and target while the cache keeps it. */
+function name_for(target: Target, identity: string | undefined): LuaMultiReturn<[string, undefined] | [undefined, string]> {
+  const by_host = identity === undefined ? without_identity.entries : with_identity.entries.get(identity);
+  let last: Recent | undefined;
+  if (by_host !== undefined) {
+    last = by_host.get(target.host);
+  }
+  if (
+    last !== undefined &&
+    last.scheme === target.scheme &&
+    last.port === target.port &&
+    last.ssl === target.ssl &&
+    last.server_name === target.server_name &&
+    last.verify === target.verify &&
+    last.proxy_uri === target.proxy_uri &&
+    last.proxy_authorization === target.proxy_authorization
+  ) {
+    return $multi(last.name, undefined);
+  }
+  const [name, err] = build_name(target, identity);
+  if (name === undefined) {
+    return $multi(undefined, err);
+  }
+  remember_name(target, identity, name);
   return $multi(name, undefined);
 }
 

@@ -251,7 +251,9 @@ export function resolve(options: ConnectOptions, default_proxy_opts: unknown, ou
       ? 'bad scheme: "http" or "https" expected, got "' + scheme + '"'
       : bad("scheme", '"http" or "https"', scheme);
   }
-  const unix = sub(host, 1, 5) === "unix:";
+  // find() and not sub(host, 1, 5): the substring would be made and interned on every call.
+  const [unix_at] = find(host, "unix:", 1, true);
+  const unix = unix_at === 1;
   let port: number | undefined;
   if (options.port !== undefined) {
     if (scheme === undefined) {
