@@ -1,5 +1,7 @@
 -- Pool names for the option sets lua-resty-http 0.17 accepts: defaults, unix sockets, proxies,
--- no_proxy, credentials, errors. Identities are covered by identity_spec.lua.
+-- no_proxy, credentials, errors, and the bounded caches behind them. Identities are covered by
+-- identity_spec.lua.
+local helpers = require "support.helpers"
 local mtls_pool = require "resty.mtls_pool"
 
 local pool_name = mtls_pool.pool_name
@@ -223,5 +225,33 @@ describe("pool_name errors", function()
   it("never echoes a proxy URI, which may hold secrets", function()
     local err = fails({ scheme = "https", host = "h", proxy_opts = { https_proxy = "http://u:hunter2@p" } })
     assert.is_nil(err:find("hunter2", 1, true))
+  end)
+end)
+
+describe("pool_name caches", function()
+  -- Every call with another host, SNI name, proxy and credentials: each cache fills, is emptied
+  -- and fills again. An unbounded one would keep ~50,000 entries (tens of MB).
+  local function distinct_calls(from, to)
+    for i = from, to do
+      name({ scheme = "https", host = "h" .. i .. ".example", ssl_server_name = "sni" .. i .. ".example",
+             proxy_opts = { https_proxy = "http://proxy" .. i .. ".example:3128",
+                            https_proxy_authorization = "Basic " .. i } })
+    end
+  end
+
+  local function lua_kb()
+    collectgarbage()
+    collectgarbage()
+    return collectgarbage("count")
+  end
+
+  it("stay bounded when every call names something new", function()
+    distinct_calls(1, 5000)
+    local base = lua_kb()
+    distinct_calls(5001, 55000)
+    local grown = lua_kb() - base
+    helpers.say(("caches: Lua heap %d KB after 5,000 distinct pool_names, %+d KB after 50,000 more"):format(
+      base, grown))
+    assert.is_true(grown < 2048, ("grew by %d KB"):format(grown))
   end)
 end)

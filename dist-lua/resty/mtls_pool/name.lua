@@ -1,5 +1,6 @@
 local ____exports = {}
 local ____bounded = require("resty.mtls_pool.bounded")
+local LONGEST_KEY = ____bounded.LONGEST_KEY
 local new_bounded = ____bounded.new_bounded
 local remember = ____bounded.remember
 local ____encode = require("resty.mtls_pool.encode")
@@ -34,7 +35,9 @@ local function credentials_digest(authorization)
     if digest == nil then
         return nil, "cannot digest proxy credentials: " .. err
     end
-    remember(credentials_digests, authorization, digest)
+    if #authorization <= LONGEST_KEY then
+        remember(credentials_digests, authorization, digest)
+    end
     return digest, nil
 end
 --- The name for a resolved target and a client identity (nil: no client certificate).
@@ -70,6 +73,9 @@ end
 local without_identity = new_bounded(1024)
 local with_identity = new_bounded(1024)
 local function remember_name(target, identity, name)
+    if #target.host > LONGEST_KEY then
+        return
+    end
     local recent = {
         scheme = target.scheme,
         port = target.port,

@@ -3,7 +3,7 @@
  * options. Adds to lua-resty-http's fields the proven client identity, and the https proxy
  * credentials as a keyed digest (names get logged: never the credentials themselves).
  */
-import { new_bounded, remember } from "./bounded";
+import { LONGEST_KEY, new_bounded, remember } from "./bounded";
 import { fields, hashed, MAX_LENGTH } from "./encode";
 import { hmac_sha256_hex, random32, sha256_hex } from "./crypto";
 import { options_identity } from "./identity";
@@ -31,7 +31,9 @@ function credentials_digest(authorization: string): LuaMultiReturn<[string, unde
   if (digest === undefined) {
     return $multi(undefined, "cannot digest proxy credentials: " + err);
   }
-  remember(credentials_digests, authorization, digest);
+  if (authorization.length <= LONGEST_KEY) {
+    remember(credentials_digests, authorization, digest);
+  }
   return $multi(digest, undefined);
 }
 
@@ -88,6 +90,9 @@ const without_identity = new_bounded<string, Recent>(1024);
 const with_identity = new_bounded<string, LuaTable<string, Recent>>(1024);
 
 function remember_name(target: Target, identity: string | undefined, name: string): void {
+  if (target.host.length > LONGEST_KEY) {
+    return;
+  }
   const recent: Recent = {
     scheme: target.scheme,
     port: target.port,
