@@ -1,7 +1,9 @@
 -- In-worker micro-benchmarks of resty.mtls_pool, for bench/run.ts. run() measures everything in
 -- the worker that serves the request and answers "name=value" lines: the runtime versions, then
--- nanoseconds per call, each the median of ROUNDS timed rounds (monotonic clock, GC run between
--- rounds, certificate parsing kept out of the timed loops).
+-- for each row the nanoseconds per call of each of ROUNDS timed rounds, comma-separated
+-- (monotonic clock, GC run before each, certificate parsing kept out of the timed loops). The
+-- rows run round-robin, every row once per round, so that rows compared with each other (warm
+-- mTLS with plain https, say) are measured seconds apart, under the same load on the machine.
 local ffi = require "ffi"
 local ssl = require "ngx.ssl"
 local mtls_pool = require "resty.mtls_pool"
@@ -20,12 +22,11 @@ int clock_gettime(int clock_id, mtls_bench_timespec *tp);
 ]]
 pcall(ffi.cdef, "const char *OpenSSL_version(int type);") -- lua-resty-openssl may have declared it
 
-local ROUNDS = 5 -- odd: the median is one of them
+local ROUNDS = 9 -- odd: the median is one of them
 local NAME_CALLS = 100000 -- per round, pool_name with a warm identity cache
 local COLD_CALLS = 300 -- per round, pool_name with fresh cert/key objects (parsing them is slow)
 local CONNECT_CALLS = 10000 -- per round, connect + setkeepalive on a pooled connection
 local CLOCK_MONOTONIC = 1
-local PROVIDERS = { "ffi", "object", "openssl" }
 
 local _M = {}
 
@@ -36,25 +37,30 @@ local function now_ns()
   return tonumber(timespec.tv_sec) * 1e9 + tonumber(timespec.tv_nsec)
 end
 
--- Median over ROUNDS of the ns per call of body(n, input), input = prepare(n) made untimed.
-local function measure(n, body, prepare)
-  local per_call = {}
-  for round = 1, ROUNDS do
-    local input = prepare and prepare(n)
-    collectgarbage()
-    local start = now_ns()
-    body(n, input)
-    per_call[round] = (now_ns() - start) / n
-  end
-  table.sort(per_call)
-  return per_call[(ROUNDS + 1) / 2]
-end
-
 local function check(ok, err)
   if not ok then
     error(err, 2)
   end
   return ok
+end
+
+-- Times each row once per round, round-robin; returns row name -> { ns per call, by round }.
+-- A row: { name, calls = n, body = function(n, input), prepare = function(n) (untimed) }.
+local function measure(rows)
+  local per_call = {}
+  for _, row in ipairs(rows) do
+    per_call[row.name] = {}
+  end
+  for round = 1, ROUNDS do
+    for _, row in ipairs(rows) do
+      local input = row.prepare and row.prepare(row.calls)
+      collectgarbage()
+      local start = now_ns()
+      row.body(row.calls, input)
+      per_call[row.name][round] = (now_ns() - start) / row.calls
+    end
+  end
+  return per_call
 end
 
 -- n fresh { cert, key } objects parsed from the same PEM.
@@ -68,23 +74,36 @@ local function parser(cert_pem, key_pem)
   end
 end
 
+-- A copy of the closure `fn` with bytecode of its own, so that LuaJIT compiles each row's loop on
+-- its own: rows made from one closure share its loop's trace, and every row but the first would
+-- run on side exits from a trace recorded for another row's options.
+local function own_trace(fn)
+  local copy = assert(load(string.dump(fn)))
+  local i = 1
+  while debug.getupvalue(fn, i) do
+    debug.upvaluejoin(copy, i, fn, i)
+    i = i + 1
+  end
+  return copy
+end
+
 local function name_loop(options)
-  return function(n)
+  return own_trace(function(n)
     for _ = 1, n do
       check(pool_name(options))
     end
-  end
+  end)
 end
 
 -- pool_name with a new cert/key object each call: identity cache misses, so digest + key check.
 local function cold_loop(options)
-  return function(n, objects)
+  return own_trace(function(n, objects)
     for i = 1, n do
       local pair = objects[i]
       options.ssl_client_cert, options.ssl_client_priv_key = pair[1], pair[2]
       check(pool_name(options))
     end
-  end
+  end)
 end
 
 local function connect_keepalive(options)
@@ -98,13 +117,13 @@ end
 -- connect + setkeepalive, each on a pooled connection (one is made and pooled first).
 local function connect_loop(options)
   connect_keepalive(options)
-  return function(n)
+  return own_trace(function(n)
     for _ = 1, n do
       if connect_keepalive(options) == 0 then
         error("connect opened a new connection: the pool was not warm")
       end
     end
-  end
+  end)
 end
 
 local function with(options, extra)
@@ -119,6 +138,11 @@ local function with(options, extra)
 end
 
 -- config: { certs = dir, client = name, tls_port = n, mtls_port = n }
+-- config: { certs = dir, client = name, tls_port = n, mtls_port = n, group = g }. The groups run
+-- in fresh workers (bench/run.ts starts an nginx for each), so that no provider's cold path (whose
+-- traces and aborts may flush or blacklist shared code) slows another's warm rows:
+--   "ffi", "object", "openssl": pool_name for https, then mTLS warm and cold with that provider
+--   "connect": PEM parsing, then connect + setkeepalive on pooled https and mTLS connections
 function _M.run(config)
   local lines = {}
   local function put(name, value)
@@ -136,21 +160,32 @@ function _M.run(config)
   local https = { scheme = "https", host = "127.0.0.1", port = config.tls_port, ssl_server_name = "localhost" }
   local mtls = with(https, { port = config.mtls_port, ssl_client_cert = cert, ssl_client_priv_key = key })
 
-  put("name_https", measure(NAME_CALLS, name_loop(https)))
-  for _, provider in ipairs(PROVIDERS) do
-    local ok, err = mtls_pool.configure({ provider = provider })
-    if ok then
-      put("name_warm_" .. provider, measure(NAME_CALLS, name_loop(mtls)))
-      put("name_cold_" .. provider, measure(COLD_CALLS, cold_loop(with(mtls, {})), fresh))
-    else
-      put("skipped_" .. provider, err)
+  local rows
+  if config.group == "connect" then
+    check(mtls_pool.configure({ provider = "auto" }))
+    put("provider", mtls_pool.provider())
+    rows = {
+      { name = "parse", calls = COLD_CALLS, body = fresh },
+      { name = "connect_https", calls = CONNECT_CALLS, body = connect_loop(https) },
+      { name = "connect_mtls", calls = CONNECT_CALLS, body = connect_loop(mtls) },
+    }
+  else
+    local ok, err = mtls_pool.configure({ provider = config.group })
+    if not ok then
+      put("skipped", err)
+      ngx.print(table.concat(lines))
+      return
     end
+    rows = {
+      { name = "name_https", calls = NAME_CALLS, body = name_loop(https) },
+      { name = "name_warm", calls = NAME_CALLS, body = name_loop(mtls) },
+      { name = "name_cold", calls = COLD_CALLS, body = cold_loop(with(mtls, {})), prepare = fresh },
+    }
   end
-  check(mtls_pool.configure({ provider = "auto" }))
-  put("provider", mtls_pool.provider())
-  put("parse", measure(COLD_CALLS, fresh))
-  put("connect_https", measure(CONNECT_CALLS, connect_loop(https)))
-  put("connect_mtls", measure(CONNECT_CALLS, connect_loop(mtls)))
+  local per_call = measure(rows)
+  for _, row in ipairs(rows) do
+    put(row.name, table.concat(per_call[row.name], ","))
+  end
   ngx.print(table.concat(lines))
 end
 
