@@ -1,4 +1,12 @@
 local ____exports = {}
+--- resty.mtls_pool: connection-pool names that make mutual-TLS connection reuse safe.
+-- 
+--   local name, err = mtls_pool.pool_name(options, default_proxy_opts)
+--   local id, err   = mtls_pool.client_identity(cert, key)
+--   mtls_pool.patch(require "resty.http")
+--   mtls_pool.configure{ provider = "auto" | "openssl" | "ffi" | "object" }
+--   mtls_pool.provider()
+____exports._VERSION = "0.1.0"
 do
     local ____name = require("resty.mtls_pool.name")
     ____exports.pool_name = ____name.pool_name
@@ -13,5 +21,4 @@ do
     local ____patch = require("resty.mtls_pool.patch")
     ____exports.patch = ____patch.patch
 end
-____exports._VERSION = "0.1.0"
 return ____exports

@@ -7,8 +7,7 @@
  *   mtls_pool.configure{ provider = "auto" | "openssl" | "ffi" | "object" }
  *   mtls_pool.provider()
  */
+export const _VERSION = "0.1.0";
 export { pool_name } from "./mtls_pool/name";
 export { client_identity, configure, provider } from "./mtls_pool/identity";
 export { patch } from "./mtls_pool/patch";
-
-export const _VERSION = "0.1.0";

@@ -2,6 +2,8 @@ local ____exports = {}
 local ffi = require("ffi")
 local ____libcrypto = require("resty.mtls_pool.include.libcrypto")
 local unavailable = ____libcrypto.unavailable
+--- SHA-256, HMAC-SHA-256 and random bytes over the libcrypto nginx already links, through FFI.
+-- Every function returns nil, err when libcrypto cannot be used (see include/libcrypto).
 local C = ffi.C
 local ffi_string = ffi.string
 local byte = string.byte

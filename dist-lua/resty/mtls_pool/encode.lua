@@ -3,6 +3,15 @@ local ____bounded = require("resty.mtls_pool.bounded")
 local LONGEST_KEY = ____bounded.LONGEST_KEY
 local new_bounded = ____bounded.new_bounded
 local remember = ____bounded.remember
+--- Pool-name encoding: pure string work, no ngx, no FFI.
+-- 
+-- A name is VERSION followed by one token per field, joined with "|". A token is:
+--   nil -> "~"    true -> "+"    false -> "!"    "" -> '""'    integer n -> "#n"
+--   a non-empty string -> the string with every byte outside [A-Za-z0-9._:/[]-] written %XX.
+-- No escaped string contains "|", "~", "+", "!", '"' or "#", and no token is empty, so the
+-- token list (and with it the field tuple) can be read back from the name: the encoding is
+-- injective. Names longer than MAX_LENGTH are replaced by HASHED_PREFIX .. sha256(name) ..
+-- a readable head; unhashed names start with VERSION .. "|", so the two forms never meet.
 local concat = table.concat
 local byte = string.byte
 local find = string.find

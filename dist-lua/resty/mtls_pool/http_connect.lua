@@ -7,6 +7,30 @@ local name_for = ____name.name_for
 local ____target = require("resty.mtls_pool.target")
 local new_target = ____target.new_target
 local resolve = ____target.resolve
+--- resty.mtls_pool.http_connect: a drop-in for lua-resty-http's resty.http_connect, with the
+-- same contract, whose pool names carry the proven client identity. Self-contained: it needs
+-- only `self.sock`, and does the proxy CONNECT exchange itself.
+-- 
+--   local connect = require "resty.mtls_pool.http_connect"
+--   local ok, err, ssl_session = connect(httpc, {
+--     scheme = "https",        -- "http", "https", or nil for a unix socket
+--     host = "example.com",    -- host name, IP literal ("[::1]"), or "unix:/path/to.sock"
+--     port = nil,              -- defaults to 443 / 80 from scheme; requires scheme
+--     pool = nil,              -- pool name; leave nil to get mtls_pool.pool_name(options)
+--     pool_size = nil,         -- as for tcpsock:connect
+--     backlog = nil,
+--     pool_debug = false,      -- log the pool name at DEBUG (it holds no secrets)
+--     ssl_reused_session = nil, ssl_server_name = nil, ssl_send_status_req = nil,
+--     ssl_verify = true,       -- only false turns verification off
+--     ssl_client_cert = nil,   -- cdata from ngx.ssl.parse_pem_cert, with
+--     ssl_client_priv_key = nil, -- cdata from ngx.ssl.parse_pem_priv_key (ngx_lua >= 0.10.23)
+--     proxy_opts = nil,        -- defaults to httpc.proxy_opts: http_proxy, https_proxy,
+--                              -- http(s)_proxy_authorization, no_proxy
+--   })
+-- 
+-- Differences from lua-resty-http 0.17, all on the safe side: a client certificate that cannot
+-- be set, or a cert without its key, is an error (never a plain-TLS connect); unix sockets are
+-- never proxied; "https" over "unix:/path" is TLS over the socket.
 local ngx_log = ngx.log
 local DEBUG = ngx.DEBUG
 local match = string.match

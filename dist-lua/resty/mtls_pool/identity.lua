@@ -2,6 +2,9 @@ local ____exports = {}
 local ffi_provider = require("resty.mtls_pool.identity.ffi")
 local object_provider = require("resty.mtls_pool.identity.object")
 local openssl_provider = require("resty.mtls_pool.identity.openssl")
+--- Client identity: checks the caller's cert/key pair, picks the provider lazily at first mTLS
+-- use (resty.openssl, then the built-in FFI, then object tokens), logs that choice once per
+-- worker when it costs something, and caches the identity per (cert, key) object pair.
 local ngx_log = ngx.log
 local INFO = ngx.INFO
 local WARN = ngx.WARN

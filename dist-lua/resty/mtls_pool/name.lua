@@ -16,6 +16,9 @@ local options_identity = ____identity.options_identity
 local ____target = require("resty.mtls_pool.target")
 local new_target = ____target.new_target
 local resolve = ____target.resolve
+--- pool_name(options, default_proxy_opts): the cosocket pool name for a set of httpc:connect
+-- options. Adds to lua-resty-http's fields the proven client identity, and the https proxy
+-- credentials as a keyed digest (names get logged: never the credentials themselves).
 local credentials_key
 --- Digests of recent credentials, so that building a name does no HMAC.
 local credentials_digests = new_bounded(256)

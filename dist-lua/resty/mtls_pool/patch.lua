@@ -1,6 +1,8 @@
 local ____exports = {}
 local connect = require("resty.mtls_pool.http_connect")
 local patched = setmetatable({}, {__mode = "k"})
+--- patch(http): makes lua-resty-http's table-form httpc:connect(options) use our connect.
+-- Idempotent; the other call forms (host, port[, opts] and "unix:" paths) are untouched.
 local function patch(http)
     if type(http) ~= "table" or type(http.connect) ~= "function" then
         return nil, "bad http module: expected the table require(\"resty.http\") returns"

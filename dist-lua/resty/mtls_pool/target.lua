@@ -3,6 +3,9 @@ local ____bounded = require("resty.mtls_pool.bounded")
 local LONGEST_KEY = ____bounded.LONGEST_KEY
 local new_bounded = ____bounded.new_bounded
 local remember = ____bounded.remember
+--- What a set of httpc:connect options describes, with lua-resty-http 0.17's defaults applied:
+-- where to connect, whether and how to do TLS, and which proxy to go through.
+-- Pure Lua: no ngx, no FFI. Every user value is checked, since callers are plain Lua.
 local byte = string.byte
 local find = string.find
 local lower = string.lower

@@ -2,10 +2,9 @@
  * Bounded caches for what is derived from caller input (tokens, checked strings, credential
  * digests, pool names). A cache forgets everything once it holds `max` entries, so hosts or
  * certificates chosen per request cannot make a worker's memory grow; emptying it costs one
- * rebuild per entry in use, and no per-entry bookkeeping is done on a hit.
+ * rebuild per entry in use, and no per-entry bookkeeping is done on a hit. Callers do not keep
+ * string keys longer than LONGEST_KEY: those are recomputed on every call.
  */
-
-/** Longest string key worth keeping: longer ones are recomputed on every call. */
 const LONGEST_KEY = 255;
 
 interface Bounded<K extends AnyNotNil, V> {

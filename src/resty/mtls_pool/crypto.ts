@@ -1,10 +1,10 @@
+import * as ffi from "ffi";
+import { unavailable } from "./include/libcrypto";
+
 /**
  * SHA-256, HMAC-SHA-256 and random bytes over the libcrypto nginx already links, through FFI.
  * Every function returns nil, err when libcrypto cannot be used (see include/libcrypto).
  */
-import * as ffi from "ffi";
-import { unavailable } from "./include/libcrypto";
-
 const C = ffi.C;
 const ffi_string = ffi.string;
 const byte = string.byte;

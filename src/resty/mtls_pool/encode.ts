@@ -1,3 +1,5 @@
+import { LONGEST_KEY, new_bounded, remember } from "./bounded";
+
 /**
  * Pool-name encoding: pure string work, no ngx, no FFI.
  *
@@ -9,9 +11,6 @@
  * injective. Names longer than MAX_LENGTH are replaced by HASHED_PREFIX .. sha256(name) ..
  * a readable head; unhashed names start with VERSION .. "|", so the two forms never meet.
  */
-
-import { LONGEST_KEY, new_bounded, remember } from "./bounded";
-
 const concat = table.concat;
 const byte = string.byte;
 const find = string.find;

@@ -1,3 +1,8 @@
+import { clear_errors } from "./crypto";
+import { options_identity } from "./identity";
+import { name_for } from "./name";
+import { ConnectOptions, new_target, resolve } from "./target";
+
 /**
  * resty.mtls_pool.http_connect: a drop-in for lua-resty-http's resty.http_connect, with the
  * same contract, whose pool names carry the proven client identity. Self-contained: it needs
@@ -24,11 +29,6 @@
  * be set, or a cert without its key, is an error (never a plain-TLS connect); unix sockets are
  * never proxied; "https" over "unix:/path" is TLS over the socket.
  */
-import { clear_errors } from "./crypto";
-import { options_identity } from "./identity";
-import { name_for } from "./name";
-import { ConnectOptions, new_target, resolve } from "./target";
-
 const ngx_log = ngx.log;
 const DEBUG = ngx.DEBUG;
 const match = string.match;

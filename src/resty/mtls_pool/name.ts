@@ -1,14 +1,14 @@
-/**
- * pool_name(options, default_proxy_opts): the cosocket pool name for a set of httpc:connect
- * options. Adds to lua-resty-http's fields the proven client identity, and the https proxy
- * credentials as a keyed digest (names get logged: never the credentials themselves).
- */
 import { LONGEST_KEY, new_bounded, remember } from "./bounded";
 import { fields, hashed, MAX_LENGTH } from "./encode";
 import { hmac_sha256_hex, random32, sha256_hex } from "./crypto";
 import { options_identity } from "./identity";
 import { ConnectOptions, new_target, resolve, Target } from "./target";
 
+/**
+ * pool_name(options, default_proxy_opts): the cosocket pool name for a set of httpc:connect
+ * options. Adds to lua-resty-http's fields the proven client identity, and the https proxy
+ * credentials as a keyed digest (names get logged: never the credentials themselves).
+ */
 // Per-worker secret for the credentials digest: names only need to agree within a worker.
 let credentials_key: string | undefined;
 

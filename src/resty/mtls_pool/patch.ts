@@ -1,7 +1,3 @@
-/**
- * patch(http): makes lua-resty-http's table-form httpc:connect(options) use our connect.
- * Idempotent; the other call forms (host, port[, opts] and "unix:" paths) are untouched.
- */
 import connect = require("./http_connect");
 import type { ConnectOptions } from "./target";
 
@@ -15,6 +11,10 @@ export interface HttpModule {
 // Modules already patched; weak so that patching keeps nothing alive.
 const patched = setmetatable(new LuaTable<HttpModule, true>(), { __mode: "k" });
 
+/**
+ * patch(http): makes lua-resty-http's table-form httpc:connect(options) use our connect.
+ * Idempotent; the other call forms (host, port[, opts] and "unix:" paths) are untouched.
+ */
 function patch(http: HttpModule): LuaMultiReturn<[HttpModule, undefined] | [undefined, string]> {
   if (typeof http !== "object" || typeof http.connect !== "function") {
     return $multi(undefined, "bad http module: expected the table require(\"resty.http\") returns");

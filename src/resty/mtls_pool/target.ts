@@ -1,11 +1,10 @@
+import { LONGEST_KEY, new_bounded, remember } from "./bounded";
+
 /**
  * What a set of httpc:connect options describes, with lua-resty-http 0.17's defaults applied:
  * where to connect, whether and how to do TLS, and which proxy to go through.
  * Pure Lua: no ngx, no FFI. Every user value is checked, since callers are plain Lua.
  */
-
-import { LONGEST_KEY, new_bounded, remember } from "./bounded";
-
 const byte = string.byte;
 const find = string.find;
 const lower = string.lower;

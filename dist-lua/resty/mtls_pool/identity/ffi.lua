@@ -7,6 +7,8 @@ local hex32 = ____crypto.hex32
 local ____messages = require("resty.mtls_pool.identity.messages")
 local EMPTY_CHAIN = ____messages.EMPTY_CHAIN
 local KEY_MISMATCH = ____messages.KEY_MISMATCH
+--- Identity provider over the libcrypto nginx already links (no extra dependency):
+-- SHA-256 of the leaf certificate's DER, after X509_check_private_key.
 local C = ffi.C
 local ffi_string = ffi.string
 local md_buffer = ffi.new("unsigned char[?]", 64)

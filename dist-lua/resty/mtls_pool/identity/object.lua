@@ -3,6 +3,9 @@ local ____libcrypto = require("resty.mtls_pool.include.libcrypto")
 local unavailable = ____libcrypto.unavailable
 local ____ffi = require("resty.mtls_pool.identity.ffi")
 local check_possession = ____ffi.check_possession
+--- Identity provider of last resort: a token per (certificate object, key object) pair, never
+-- reused during the worker's life. Secure without any digest, but only requests that pass the
+-- very same cdata objects share pooled connections. identity.ts keeps the token per pair.
 local last_token = 0
 local function load()
     return nil

@@ -5,6 +5,9 @@ local hex32 = ____crypto.hex32
 local ____messages = require("resty.mtls_pool.identity.messages")
 local EMPTY_CHAIN = ____messages.EMPTY_CHAIN
 local KEY_MISMATCH = ____messages.KEY_MISMATCH
+--- Identity provider over lua-resty-openssl (optional dependency, required lazily):
+-- SHA-256 of the leaf certificate's DER, after x509:check_private_key.
+-- Uses chain:count() and chain:index(), not `#chain`, which needs LUAJIT_ENABLE_LUA52COMPAT.
 local cast = ffi.cast
 local gc = ffi.gc
 local match = string.match

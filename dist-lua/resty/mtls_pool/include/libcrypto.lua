@@ -1,5 +1,8 @@
 local ____exports = {}
 local ffi = require("ffi")
+--- C declarations for the libcrypto functions we call through ffi.C (the libcrypto nginx is
+-- linked with). Declarations only; the logic lives in crypto.ts and identity/ffi.ts.
+-- OpenSSL 1.1.1 and 3.x export all of these.
 local DECLARATIONS = {
     "int OPENSSL_sk_num(const void *stack);",
     "void *OPENSSL_sk_value(const void *stack, int i);",

@@ -1,12 +1,12 @@
-/**
- * Identity provider over the libcrypto nginx already links (no extra dependency):
- * SHA-256 of the leaf certificate's DER, after X509_check_private_key.
- */
 import * as ffi from "ffi";
 import { unavailable } from "../include/libcrypto";
 import { hex32 } from "../crypto";
 import { EMPTY_CHAIN, KEY_MISMATCH } from "./messages";
 
+/**
+ * Identity provider over the libcrypto nginx already links (no extra dependency):
+ * SHA-256 of the leaf certificate's DER, after X509_check_private_key.
+ */
 const C = ffi.C;
 const ffi_string = ffi.string;
 

@@ -1,10 +1,10 @@
+import * as ffi from "ffi";
+
 /**
  * C declarations for the libcrypto functions we call through ffi.C (the libcrypto nginx is
  * linked with). Declarations only; the logic lives in crypto.ts and identity/ffi.ts.
  * OpenSSL 1.1.1 and 3.x export all of these.
  */
-import * as ffi from "ffi";
-
 // One cdef per function: lua-resty-openssl or lua-resty-string may have declared some of them
 // already, with typed pointers. LuaJIT refuses a redefinition, and the existing declaration
 // accepts our `void *` arguments, so a failed cdef here is expected and harmless.
