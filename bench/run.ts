@@ -151,35 +151,47 @@ async function startServer(certs: string): Promise<Server> {
 const clientTls = (certs: string): string =>
   `lua_package_path "${LUA_PATH};;";\n  lua_ssl_trusted_certificate ${certs}/ca.crt;\n  lua_ssl_verify_depth 3;`;
 
-/** (a)'s groups, each measured by bench/lua/bench/micro.lua in a fresh worker. */
+/** (a)'s groups, each measured by bench/lua/bench/micro.lua in fresh workers. */
 const MICRO_GROUPS = ["ffi", "object", "openssl", "connect"] as const;
+/**
+ * Fresh workers per group, their rounds pooled: once in ~40 workers the warm loop of a group
+ * ran ~3x slower in every round (a LuaJIT trace that came out badly), and with one worker
+ * that worker alone made the figure; with three it cannot move the median.
+ */
+const MICRO_WORKERS = 3;
+/** The rows micro.lua answers, as per-round lists ("12.5,13.1,..."); other lines are scalars. */
+const MICRO_ROWS = new Set(["name_https", "name_warm", "name_cold", "parse", "connect_https", "connect_mtls"]);
 
 /**
- * (a): runs bench/lua/bench/micro.lua once per group, each in a new 1-worker nginx; the
- * name=value answers, each name prefixed with its group ("ffi.name_warm").
+ * (a): runs bench/lua/bench/micro.lua MICRO_WORKERS times per group, each time in a new
+ * 1-worker nginx; the name=value answers, each name prefixed with its group ("ffi.name_warm"),
+ * rows with the rounds of every worker.
  */
 async function runMicro(certs: string, server: Server): Promise<Lines> {
   const out: Lines = {};
   for (const group of MICRO_GROUPS) {
-    const port = await freePort();
-    const config = `{ certs = ${lua(certs)}, client = ${lua(IDENTITIES[0]!)}, tls_port = ${server.tlsPort}, ` +
-      `mtls_port = ${server.mtlsPort}, group = ${lua(group)} }`;
-    const nginx = await startNginx({
-      body: `
+    for (let worker = 0; worker < MICRO_WORKERS; worker++) {
+      const port = await freePort();
+      const config = `{ certs = ${lua(certs)}, client = ${lua(IDENTITIES[0]!)}, tls_port = ${server.tlsPort}, ` +
+        `mtls_port = ${server.mtlsPort}, group = ${lua(group)} }`;
+      const nginx = await startNginx({
+        body: `
   ${clientTls(certs)}
   server {
     listen 127.0.0.1:${port};
     access_log off;
     location = /micro { content_by_lua_block { require("bench.micro").run(${config}) } }
   }`,
-      ports: [port],
-    });
-    try {
-      for (const [key, value] of Object.entries(parseLines(await get(`http://127.0.0.1:${port}/micro`)))) {
-        out[`${group}.${key}`] = value;
+        ports: [port],
+      });
+      try {
+        for (const [key, value] of Object.entries(parseLines(await get(`http://127.0.0.1:${port}/micro`)))) {
+          const name = `${group}.${key}`;
+          out[name] = MICRO_ROWS.has(key) && out[name] !== undefined ? `${out[name]},${value}` : value;
+        }
+      } finally {
+        await nginx.stop();
       }
-    } finally {
-      await nginx.stop();
     }
   }
   return out;
@@ -571,8 +583,9 @@ async function main(): Promise<void> {
       `ngx_lua ${luaVersion(Number(micro["connect.ngx_lua"]))}; ${micro["connect.luajit"]}; ${micro["connect.openssl"]}; load average at start ${load}`,
     `identity provider: ${micro["connect.provider"]} (auto) in the micro-bench's connect rows, ${clientProvider} in the client nginx` +
       (skipped.length > 0 ? `; ${skipped.join(", ")} not set: provider openssl skipped` : ""),
-    `(a) time per call, a fresh nginx worker per provider (and one for parse/connect), median of ${micro["connect.rounds"]} rounds ` +
-      `(every row of a worker once per round; ratios are medians of the rounds' ratios); client ${IDENTITIES[0]} (EC P-256)`,
+    `(a) time per call, ${MICRO_WORKERS} fresh nginx workers per provider (and for parse/connect), median of ` +
+      `${MICRO_WORKERS}×${micro["connect.rounds"]} rounds (every row of a worker once per round; ratios are medians of the rounds' ` +
+      `ratios); client ${IDENTITIES[0]} (EC P-256)`,
     `(b) wrk -t${THREADS} -c${CONCURRENCY}, ${WARMUP_SECONDS} s warm-up then ${ROUNDS} rounds × ${ROUND_SECONDS} s per mode (interleaved, Williams order; 0.5 s pause after nokeepalive), median; a client nginx ` +
       `per mode, ${WORKERS} workers, identity random per request among ${IDENTITIES.length}; mTLS server nginx 1 worker`,
     `(c) fresh client nginx per row, ${int(MEMORY_REQUESTS)} requests (isolated mode; c2 parses the certificate chain on ` +

@@ -22,7 +22,7 @@ int clock_gettime(int clock_id, mtls_bench_timespec *tp);
 ]]
 pcall(ffi.cdef, "const char *OpenSSL_version(int type);") -- lua-resty-openssl may have declared it
 
-local ROUNDS = 9 -- odd: the median is one of them
+local ROUNDS = 5 -- per worker; bench/run.ts pools the rounds of 3 workers
 local NAME_CALLS = 100000 -- per round, pool_name with a warm identity cache
 local COLD_CALLS = 300 -- per round, pool_name with fresh cert/key objects (parsing them is slow)
 local CONNECT_CALLS = 10000 -- per round, connect + setkeepalive on a pooled connection
