@@ -443,15 +443,17 @@ function render(header: string[], sections: Array<{ title: string; rows: Row[] }
   return out.join("\n");
 }
 
+/** of[i] / base[i] for each round i: rows or modes compared round by round, measured seconds apart. */
+function perRound(of: number[], base: number[]): number[] {
+  return base.map((v, i) => of[i]! / v);
+}
+
 function microRows(m: Lines): Row[] {
   // Each row's ns per call, by round; rows are compared round by round (measured seconds apart,
   // in the same worker): each provider's warm row with the https row of its own worker.
   const rounds = (key: string): number[] => (m[key] ?? "").split(",").map(Number);
   const num = (key: string): number => median(rounds(key));
-  const ratio = (key: string, base: string): number => {
-    const of = rounds(key);
-    return median(rounds(base).map((v, i) => of[i]! / v));
-  };
+  const ratio = (key: string, base: string): number => median(perRound(rounds(key), rounds(base)));
   const rows: Row[] = [{ id: "a1", what: "pool_name, https, no client cert", value: ns(num("ffi.name_https")) }];
   const ids = { ffi: ["a2", "a3"], object: ["a4", "a5"], openssl: ["a6", "a7"] } as const;
   for (const provider of ["ffi", "object", "openssl"] as const) {
@@ -501,8 +503,8 @@ function endToEndRows(b: Record<Mode, ModeResult>): Row[] {
   });
   // Paired by round (both ran in it, seconds apart), so that drift in the machine's load cancels out.
   const ratio = (other: Mode, of: Mode = "isolated"): { median: number; detail: string } => {
-    const perRound = b[of].rps.map((r, i) => r / b[other].rps[i]!);
-    return { median: median(perRound), detail: `per round: ${perRound.map(times).join(" ")}` };
+    const ratios = perRound(b[of].rps, b[other].rps);
+    return { median: median(ratios), detail: `per round: ${ratios.map((r) => times(r)).join(" ")}` };
   };
   const vsShared = ratio("shared");
   const vsClose = ratio("nokeepalive");

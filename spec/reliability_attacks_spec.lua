@@ -11,6 +11,7 @@ local mtls_pool = require "resty.mtls_pool"
 local connect = require "resty.mtls_pool.http_connect"
 
 local env = helpers.env
+local merged = helpers.merged
 local MTLS_PORT = rel.MTLS_PORT
 local STRICT_PORT = tonumber(env("STRICT_TLS_PORT"))
 local PROXY = "http://127.0.0.1:" .. tostring(env("PROXY_PORT"))
@@ -21,17 +22,6 @@ local KEY_MISMATCH = "private key does not match ssl_client_cert"
 -- synchronously (lua-resty-core #499; see reliability_input_spec.lua): a known thrown error,
 -- tolerated here (it is not a landing), counted and reported.
 local KNOWN_THROW = "resty/core/socket%.lua:%d+: assertion failed"
-
-local function copy(t, extra)
-  local out = {}
-  for k, v in pairs(t) do
-    out[k] = v
-  end
-  for k, v in pairs(extra or {}) do
-    out[k] = v
-  end
-  return out
-end
 
 -- A victim: alice with `extra` options; makes one request so that a connection authenticated as
 -- alice is idle in the pool, and remembers it.
@@ -82,7 +72,7 @@ describe("attack: a victim's certificate with an attacker's key", function()
         for _, attempt in ipairs(attempts) do
           local label, cert, key = attempt[1], attempt[2], attempt[3]
           for _, explicit_pool in ipairs({ false, true }) do
-            local options = copy(v.options, { ssl_client_cert = cert, ssl_client_priv_key = key,
+            local options = merged(v.options, { ssl_client_cert = cert, ssl_client_priv_key = key,
                                               pool = explicit_pool and v.name or nil })
             local what = v.label .. ", " .. label .. (explicit_pool and ", the victim's pool name given" or "")
             local name, name_err = mtls_pool.pool_name(options)
@@ -214,7 +204,7 @@ describe("attack: separator bytes crafted to land in another identity's pool", f
       local list = {}
       for _, value in ipairs(crafted("localhost", id, v.name)) do
         for _, verify in ipairs({ true, false }) do
-          list[#list + 1] = copy(rel.options(attacker, { proxy_opts = v.options.proxy_opts }),
+          list[#list + 1] = merged(rel.options(attacker, { proxy_opts = v.options.proxy_opts }),
                                  { ssl_server_name = value, ssl_verify = verify })
         end
       end
@@ -251,7 +241,7 @@ describe("attack: separator bytes crafted to land in another identity's pool", f
         values[#values + 1] = value
       end
       for _, value in ipairs(values) do
-        local proxy_opts = copy(v.options.proxy_opts or {}, { https_proxy = value })
+        local proxy_opts = merged(v.options.proxy_opts or {}, { https_proxy = value })
         list[#list + 1] = rel.options(attacker, { proxy_opts = proxy_opts })
       end
       return list

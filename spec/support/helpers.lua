@@ -83,6 +83,18 @@ function _M.tmpdir(label)
 end
 
 -- Prints to the test run's output (ngx's print() goes to error.log instead).
+-- A shallow copy of table `t` with the fields of `extra` (if any) set over it.
+function _M.merged(t, extra)
+  local out = {}
+  for k, v in pairs(t) do
+    out[k] = v
+  end
+  for k, v in pairs(extra or {}) do
+    out[k] = v
+  end
+  return out
+end
+
 function _M.say(...)
   io.stdout:write(...)
   io.stdout:write("\n")

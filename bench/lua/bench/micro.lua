@@ -126,18 +126,6 @@ local function connect_loop(options)
   end)
 end
 
-local function with(options, extra)
-  local copy = {}
-  for k, v in pairs(options) do
-    copy[k] = v
-  end
-  for k, v in pairs(extra) do
-    copy[k] = v
-  end
-  return copy
-end
-
--- config: { certs = dir, client = name, tls_port = n, mtls_port = n }
 -- config: { certs = dir, client = name, tls_port = n, mtls_port = n, group = g }. The groups run
 -- in fresh workers (bench/run.ts starts an nginx for each), so that no provider's cold path (whose
 -- traces and aborts may flush or blacklist shared code) slows another's warm rows:
@@ -158,7 +146,7 @@ function _M.run(config)
   local fresh = parser(cert_pem, key_pem)
   local cert, key = check(parse_pem_cert(cert_pem)), check(parse_pem_priv_key(key_pem))
   local https = { scheme = "https", host = "127.0.0.1", port = config.tls_port, ssl_server_name = "localhost" }
-  local mtls = with(https, { port = config.mtls_port, ssl_client_cert = cert, ssl_client_priv_key = key })
+  local mtls = helpers.merged(https, { port = config.mtls_port, ssl_client_cert = cert, ssl_client_priv_key = key })
 
   local rows
   if config.group == "connect" then
@@ -179,7 +167,7 @@ function _M.run(config)
     rows = {
       { name = "name_https", calls = NAME_CALLS, body = name_loop(https) },
       { name = "name_warm", calls = NAME_CALLS, body = name_loop(mtls) },
-      { name = "name_cold", calls = COLD_CALLS, body = cold_loop(with(mtls, {})), prepare = fresh },
+      { name = "name_cold", calls = COLD_CALLS, body = cold_loop(helpers.merged(mtls)), prepare = fresh },
     }
   end
   local per_call = measure(rows)
