@@ -82,7 +82,6 @@ function _M.tmpdir(label)
   return (out:gsub("%s+$", ""))
 end
 
--- Prints to the test run's output (ngx's print() goes to error.log instead).
 -- A shallow copy of table `t` with the fields of `extra` (if any) set over it.
 function _M.merged(t, extra)
   local out = {}
@@ -95,6 +94,7 @@ function _M.merged(t, extra)
   return out
 end
 
+-- Prints to the test run's output (ngx's print() goes to error.log instead).
 function _M.say(...)
   io.stdout:write(...)
   io.stdout:write("\n")

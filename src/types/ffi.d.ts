@@ -18,8 +18,8 @@ declare module "ffi" {
   export function istype(ct: CType | string, value: unknown): boolean;
 
   /**
-   * ffi.C, the default C namespace. Its members are the C functions declared with cdef;
-   * each declaring module adds them to this interface (see libcrypto.d.ts).
+   * ffi.C, the default C namespace. Its members are the C functions declared with cdef: a module
+   * casts it to the type of what it declared (see resty/mtls_pool/include/libcrypto.ts).
    */
   export interface Namespace {}
   export const C: Namespace;

@@ -1,15 +1,25 @@
-local ____exports = {}
 --- Bounded caches for what is derived from caller input (tokens, checked strings, credential
 -- digests, pool names). A cache forgets everything once it holds `max` entries, so hosts or
 -- certificates chosen per request cannot make a worker's memory grow; emptying it costs one
--- rebuild per entry in use, and no per-entry bookkeeping is done on a hit. Callers do not keep
--- string keys longer than LONGEST_KEY: those are recomputed on every call.
+-- rebuild per entry in use, and no per-entry bookkeeping is done on a hit. String keys longer
+-- than LONGEST_KEY are not kept (their values are recomputed on every call): remember() and
+-- keeps() apply that rule, so callers never check a key's length themselves.
+local _M = {}
 local LONGEST_KEY = 255
+--- An empty cache of at most `max` entries. `count` is the number of entries stored since the
+-- cache was last emptied (a replaced key counts again).
 local function new_bounded(max)
     return {entries = {}, count = 0, max = max}
 end
---- cache[key] = value, emptying the cache first when it is full.
+--- Whether a cache keeps entries under `key`: not for strings longer than LONGEST_KEY.
+local function keeps(key)
+    return type(key) ~= "string" or #key <= LONGEST_KEY
+end
+--- cache[key] = value, emptying the cache first when it is full; a key keeps() refuses is not kept.
 local function remember(cache, key, value)
+    if not keeps(key) then
+        return
+    end
     if cache.count >= cache.max then
         cache.entries = {}
         cache.count = 0
@@ -17,7 +27,7 @@ local function remember(cache, key, value)
     cache.entries[key] = value
     cache.count = cache.count + 1
 end
-____exports.LONGEST_KEY = LONGEST_KEY
-____exports.new_bounded = new_bounded
-____exports.remember = remember
-return ____exports
+_M.new_bounded = new_bounded
+_M.keeps = keeps
+_M.remember = remember
+return _M

@@ -1,10 +1,5 @@
-local ____exports = {}
-local ____bounded = require("resty.mtls_pool.bounded")
-local LONGEST_KEY = ____bounded.LONGEST_KEY
-local new_bounded = ____bounded.new_bounded
-local remember = ____bounded.remember
 --- Pool-name encoding: pure string work, no ngx, no FFI.
--- 
+--
 -- A name is VERSION followed by one token per field, joined with "|". A token is:
 --   nil -> "~"    true -> "+"    false -> "!"    "" -> '""'    integer n -> "#n"
 --   a non-empty string -> the string with every byte outside [A-Za-z0-9._:/[]-] written %XX.
@@ -12,6 +7,10 @@ local remember = ____bounded.remember
 -- token list (and with it the field tuple) can be read back from the name: the encoding is
 -- injective. Names longer than MAX_LENGTH are replaced by HASHED_PREFIX .. sha256(name) ..
 -- a readable head; unhashed names start with VERSION .. "|", so the two forms never meet.
+local _M = {}
+local ____bounded = require("resty.mtls_pool.bounded")
+local new_bounded = ____bounded.new_bounded
+local remember = ____bounded.remember
 local concat = table.concat
 local byte = string.byte
 local find = string.find
@@ -24,12 +23,10 @@ local HASHED_PREFIX = "mtls1~"
 local MAX_LENGTH = 512
 --- How much of a hashed name's original stays readable, for debugging.
 local HEAD_LENGTH = 160
+-- Explicit ranges, not %w: that class follows the C locale.
 local UNSAFE = "[^0-9A-Za-z._:/%[%]%-]"
 local function escape_byte(c)
-    return format(
-        "%%%02X",
-        byte(c)
-    )
+    return format("%%%02X", byte(c))
 end
 local function escape(value)
     if value == "" then
@@ -42,6 +39,8 @@ local function escape(value)
     local escaped = gsub(value, UNSAFE, escape_byte)
     return escaped
 end
+-- Tokens of recent strings and numbers, so that building a name costs table lookups rather
+-- than pattern scans (string.find with a pattern also stops LuaJIT's trace compiler).
 local tokens = new_bounded(1024)
 --- The token for one field value; see the module comment.
 local function token(value)
@@ -55,13 +54,11 @@ local function token(value)
     if known ~= nil then
         return known
     end
-    if type(value) == "string" and #value > LONGEST_KEY then
-        return escape(value)
-    end
     local fresh = type(value) == "number" and format("#%d", value) or escape(value)
     remember(tokens, value, fresh)
     return fresh
 end
+-- Reused for every name: a name is built without yielding, so one buffer per worker is safe.
 local parts = {VERSION}
 --- The unbounded name for one field tuple. Field order is part of the format: changing it
 -- means a new VERSION.
@@ -80,12 +77,13 @@ end
 --- The stand-in for a name longer than MAX_LENGTH: HASHED_PREFIX, the hex SHA-256 of the
 -- whole name, "|" and the first HEAD_LENGTH bytes after the version.
 local function hashed(name, sha256_hex)
-    return ((HASHED_PREFIX .. sha256_hex) .. "|") .. sub(name, #VERSION + 2, #VERSION + 1 + HEAD_LENGTH)
+    return HASHED_PREFIX .. sha256_hex .. "|"
+        .. sub(name, #VERSION + 2, #VERSION + 1 + HEAD_LENGTH)
 end
-____exports.VERSION = VERSION
-____exports.HASHED_PREFIX = HASHED_PREFIX
-____exports.MAX_LENGTH = MAX_LENGTH
-____exports.token = token
-____exports.fields = fields
-____exports.hashed = hashed
-return ____exports
+_M.VERSION = VERSION
+_M.HASHED_PREFIX = HASHED_PREFIX
+_M.MAX_LENGTH = MAX_LENGTH
+_M.token = token
+_M.fields = fields
+_M.hashed = hashed
+return _M

@@ -1,16 +1,7 @@
-local ____crypto = require("resty.mtls_pool.crypto")
-local clear_errors = ____crypto.clear_errors
-local ____identity = require("resty.mtls_pool.identity")
-local options_identity = ____identity.options_identity
-local ____name = require("resty.mtls_pool.name")
-local name_for = ____name.name_for
-local ____target = require("resty.mtls_pool.target")
-local new_target = ____target.new_target
-local resolve = ____target.resolve
 --- resty.mtls_pool.http_connect: a drop-in for lua-resty-http's resty.http_connect, with the
 -- same contract, whose pool names carry the proven client identity. Self-contained: it needs
 -- only `self.sock`, and does the proxy CONNECT exchange itself.
--- 
+--
 --   local connect = require "resty.mtls_pool.http_connect"
 --   local ok, err, ssl_session = connect(httpc, {
 --     scheme = "https",        -- "http", "https", or nil for a unix socket
@@ -27,22 +18,34 @@ local resolve = ____target.resolve
 --     proxy_opts = nil,        -- defaults to httpc.proxy_opts: http_proxy, https_proxy,
 --                              -- http(s)_proxy_authorization, no_proxy
 --   })
--- 
+--
 -- Differences from lua-resty-http 0.17, all on the safe side: a client certificate that cannot
 -- be set, or a cert without its key, is an error (never a plain-TLS connect); unix sockets are
 -- never proxied; "https" over "unix:/path" is TLS over the socket.
+local ____crypto = require("resty.mtls_pool.crypto")
+local clear_errors = ____crypto.clear_errors
+local ____identity = require("resty.mtls_pool.identity")
+local options_identity = ____identity.options_identity
+local ____name = require("resty.mtls_pool.name")
+local name_for = ____name.name_for
+local ____target = require("resty.mtls_pool.target")
+local new_target = ____target.new_target
+local resolve = ____target.resolve
 local ngx_log = ngx.log
 local DEBUG = ngx.DEBUG
 local match = string.match
 local pcall2 = pcall
+-- connect() resolves into this table and copies what it needs into locals before it yields.
 local target = new_target()
+-- ngx_lua reads pool, pool_size and backlog when connect() is called, before it yields, so
+-- one table serves every call.
 local tcp_options = {}
 local MAX_PROXY_HEADER_LINES = 100
---- Sends CONNECT host:port through a fresh proxy connection; an error, or undefined.
+--- Sends CONNECT host:port through a fresh proxy connection; an error, or nil.
 local function open_tunnel(sock, destination, authorization)
-    local request = ((("CONNECT " .. destination) .. " HTTP/1.1\r\nHost: ") .. destination) .. "\r\n"
+    local request = "CONNECT " .. destination .. " HTTP/1.1\r\nHost: " .. destination .. "\r\n"
     if authorization ~= nil then
-        request = request .. ("Proxy-Authorization: " .. authorization) .. "\r\n"
+        request = request .. "Proxy-Authorization: " .. authorization .. "\r\n"
     end
     local sent, send_err = sock:send(request .. "\r\n")
     if sent == nil then
@@ -60,6 +63,7 @@ local function open_tunnel(sock, destination, authorization)
     if status < 200 or status > 299 then
         return "failed to establish a tunnel through a proxy: " .. tostring(status)
     end
+    -- The tunnel starts after the (bodiless) response's headers.
     do
         local i = 0
         while i < MAX_PROXY_HEADER_LINES do
@@ -85,16 +89,10 @@ end
 -- when a handshake that fails verification completes without yielding, it raises "assertion
 -- failed!", and with ssl_reused_session = false it returns true on the socket it closed.
 local function checked_handshake(sock, reused_session, server_name, verify, send_status_req)
-    local completed, session, err = pcall2(
-        sock.sslhandshake,
-        sock,
-        reused_session,
-        server_name,
-        verify,
-        send_status_req
-    )
+    local completed, session, err = pcall2(sock.sslhandshake, sock, reused_session, server_name, verify, send_status_req)
     if not completed then
-        return nil, ("SSL handshake failed, most likely certificate verification (" .. tostring(session)) .. ")"
+        return nil, "SSL handshake failed, most likely certificate verification ("
+            .. tostring(session) .. ")"
     end
     if session == nil then
         return nil, err
@@ -156,7 +154,8 @@ local function connect(httpc, options)
     if proxy_host ~= nil then
         local ok, connect_err = sock:connect(proxy_host, proxy_port, tcp_options)
         if ok == nil then
-            return nil, (((("failed to connect to: " .. proxy_host) .. ":") .. tostring(proxy_port)) .. ": ") .. tostring(connect_err)
+            return nil, "failed to connect to: " .. proxy_host .. ":" .. tostring(proxy_port) .. ": "
+                .. tostring(connect_err)
         end
     elseif port == nil then
         local ok, connect_err = sock:connect(host, tcp_options)
@@ -175,13 +174,11 @@ local function connect(httpc, options)
         if reused == nil then
             return fail(sock, reused_err)
         end
+        -- A pooled connection is already tunnelled, handshaken and authenticated as this pool's
+        -- identity: that is what the pool name guarantees.
         if reused == 0 then
             if proxy_host ~= nil then
-                local tunnel_err = open_tunnel(
-                    sock,
-                    (host .. ":") .. tostring(port),
-                    proxy_authorization
-                )
+                local tunnel_err = open_tunnel(sock, host .. ":" .. tostring(port), proxy_authorization)
                 if tunnel_err ~= nil then
                     return fail(sock, tunnel_err)
                 end
@@ -189,10 +186,7 @@ local function connect(httpc, options)
             if identity ~= nil then
                 local set, set_err = sock:setclientcert(cert, key)
                 if set == nil then
-                    return fail(
-                        sock,
-                        "could not set client certificate: " .. tostring(set_err)
-                    )
+                    return fail(sock, "could not set client certificate: " .. tostring(set_err))
                 end
             end
             local session, handshake_err = checked_handshake(
@@ -212,14 +206,15 @@ local function connect(httpc, options)
     httpc.port = port
     httpc.keepalive = true
     httpc.ssl = ssl
+    -- Over plain http through a proxy, lua-resty-http sends these with each request.
     if proxy_host ~= nil and not ssl then
         httpc.http_proxy_auth = proxy_authorization
-        httpc.path_prefix = port == 80 and "http://" .. host or (("http://" .. host) .. ":") .. tostring(port)
+        httpc.path_prefix = port == 80 and "http://" .. host or "http://" .. host .. ":" .. tostring(port)
     else
         httpc.http_proxy_auth = nil
         httpc.path_prefix = nil
     end
     return true, nil, ssl_session
 end
-local ____exports = connect
-return ____exports
+local _M = connect
+return _M

@@ -1,6 +1,9 @@
-local ____exports = {}
+--- pool_name(options, default_proxy_opts): the cosocket pool name for a set of httpc:connect
+-- options. Adds to lua-resty-http's fields the proven client identity, and the https proxy
+-- credentials as a keyed digest (names get logged: never the credentials themselves).
+local _M = {}
 local ____bounded = require("resty.mtls_pool.bounded")
-local LONGEST_KEY = ____bounded.LONGEST_KEY
+local keeps = ____bounded.keeps
 local new_bounded = ____bounded.new_bounded
 local remember = ____bounded.remember
 local ____encode = require("resty.mtls_pool.encode")
@@ -16,9 +19,7 @@ local options_identity = ____identity.options_identity
 local ____target = require("resty.mtls_pool.target")
 local new_target = ____target.new_target
 local resolve = ____target.resolve
---- pool_name(options, default_proxy_opts): the cosocket pool name for a set of httpc:connect
--- options. Adds to lua-resty-http's fields the proven client identity, and the https proxy
--- credentials as a keyed digest (names get logged: never the credentials themselves).
+-- Per-worker secret for the credentials digest: names only need to agree within a worker.
 local credentials_key
 --- Digests of recent credentials, so that building a name does no HMAC.
 local credentials_digests = new_bounded(256)
@@ -38,13 +39,12 @@ local function credentials_digest(authorization)
     if digest == nil then
         return nil, "cannot digest proxy credentials: " .. err
     end
-    if #authorization <= LONGEST_KEY then
-        remember(credentials_digests, authorization, digest)
-    end
+    remember(credentials_digests, authorization, digest)
     return digest, nil
 end
 --- The name for a resolved target and a client identity (nil: no client certificate).
 local function build_name(target, identity)
+    -- Over plain http the credentials travel with each request, not with the connection.
     local credentials
     if target.ssl and target.proxy_authorization ~= nil then
         local digest, err = credentials_digest(target.proxy_authorization)
@@ -73,10 +73,15 @@ local function build_name(target, identity)
     end
     return hashed(name, digest), nil
 end
+-- Names already built, with the fields they were built from: a warm name is a comparison of the
+-- resolved fields, without building, escaping or interning a string. Without a client identity:
+-- host -> Recent; with one: identity -> host -> Recent (`count` counts Recent entries). Apart,
+-- so that the lookup without identity uses no constant key in a table that grows with identities
+-- (LuaJIT specialises such a lookup on the table's size and leaves the trace when it changes).
 local without_identity = new_bounded(1024)
 local with_identity = new_bounded(1024)
 local function remember_name(target, identity, name)
-    if #target.host > LONGEST_KEY then
+    if not keeps(target.host) then
         return
     end
     local recent = {
@@ -96,20 +101,24 @@ local function remember_name(target, identity, name)
     local by_host = with_identity.entries[identity]
     if by_host == nil or with_identity.count >= with_identity.max then
         by_host = {}
+        -- counts the entry set below
         remember(with_identity, identity, by_host)
     else
         with_identity.count = with_identity.count + 1
     end
     by_host[target.host] = recent
 end
---- name_for's answer, built once per identity and target while the cache keeps it.
+--- The pool name for a resolved target and client identity, or nil, err. Built once per identity
+-- and target while the cache keeps it; after that, a comparison of the target's fields.
 local function name_for(target, identity)
     local by_host = identity == nil and without_identity.entries or with_identity.entries[identity]
     local last
     if by_host ~= nil then
         last = by_host[target.host]
     end
-    if last ~= nil and last.scheme == target.scheme and last.port == target.port and last.ssl == target.ssl and last.server_name == target.server_name and last.verify == target.verify and last.proxy_uri == target.proxy_uri and last.proxy_authorization == target.proxy_authorization then
+    if last ~= nil and last.scheme == target.scheme and last.port == target.port
+        and last.ssl == target.ssl and last.server_name == target.server_name and last.verify == target.verify
+        and last.proxy_uri == target.proxy_uri and last.proxy_authorization == target.proxy_authorization then
         return last.name, nil
     end
     local name, err = build_name(target, identity)
@@ -119,6 +128,7 @@ local function name_for(target, identity)
     remember_name(target, identity, name)
     return name, nil
 end
+-- pool_name() resolves into this table; nothing between resolve and use yields.
 local scratch = new_target()
 --- The pool name for httpc:connect options, or nil, err.
 local function pool_name(options, default_proxy_opts)
@@ -136,6 +146,6 @@ local function pool_name(options, default_proxy_opts)
     end
     return name_for(scratch, identity)
 end
-____exports.name_for = name_for
-____exports.pool_name = pool_name
-return ____exports
+_M.name_for = name_for
+_M.pool_name = pool_name
+return _M

@@ -1,5 +1,9 @@
-local ____exports = {}
+--- patch(http) for lua-resty-http: its table-form httpc:connect(options) then goes through
+-- resty.mtls_pool.http_connect, so an application that already uses lua-resty-http gets pool
+-- names with the client identity from one line at start-up.
+local _M = {}
 local connect = require("resty.mtls_pool.http_connect")
+-- Modules already patched; weak so that patching keeps nothing alive.
 local patched = setmetatable({}, {__mode = "k"})
 --- patch(http): makes lua-resty-http's table-form httpc:connect(options) use our connect.
 -- Idempotent; the other call forms (host, port[, opts] and "unix:" paths) are untouched.
@@ -20,5 +24,5 @@ local function patch(http)
     patched[http] = true
     return http, nil
 end
-____exports.patch = patch
-return ____exports
+_M.patch = patch
+return _M

@@ -1,17 +1,16 @@
-local ____exports = {}
-local ____bounded = require("resty.mtls_pool.bounded")
-local LONGEST_KEY = ____bounded.LONGEST_KEY
-local new_bounded = ____bounded.new_bounded
-local remember = ____bounded.remember
 --- What a set of httpc:connect options describes, with lua-resty-http 0.17's defaults applied:
 -- where to connect, whether and how to do TLS, and which proxy to go through.
 -- Pure Lua: no ngx, no FFI. Every user value is checked, since callers are plain Lua.
+local _M = {}
+local ____bounded = require("resty.mtls_pool.bounded")
+local new_bounded = ____bounded.new_bounded
+local remember = ____bounded.remember
 local byte = string.byte
 local find = string.find
 local lower = string.lower
 local match = string.match
 local sub = string.sub
-function ____exports.new_target()
+function _M.new_target()
     return {
         scheme = nil,
         host = "",
@@ -33,14 +32,16 @@ local function put(out, key, value)
         out[key] = value
     end
 end
+-- "."
 local DOT = 46
 local SPACE = 32
 local TAB = 9
+-- "["
 local LEFT_BRACKET = 91
 local function bad(what, expected, value)
-    return (((("bad " .. what) .. ": ") .. expected) .. " expected, got ") .. type(value)
+    return "bad " .. what .. ": " .. expected .. " expected, got " .. type(value)
 end
---- A port number or numeric string, as an integer from 1 to 65535, else undefined.
+--- A port number or numeric string, as an integer from 1 to 65535, else nil.
 local function valid_port(value)
     local port = tonumber(value)
     if port == nil or port < 1 or port > 65535 or port % 1 ~= 0 then
@@ -50,6 +51,8 @@ local function valid_port(value)
 end
 local MAX_SERVER_NAME = 255
 local DEL = 127
+-- Strings found free of control bytes: the byte loop runs once per distinct host, SNI or
+-- credentials, not on every call (an inner loop costs the caller's trace an exit per call).
 local checked = new_bounded(1024)
 --- Whether `value` holds a control byte: a byte loop, since LuaJIT compiles no pattern search.
 local function has_control(value)
@@ -66,9 +69,7 @@ local function has_control(value)
             i = i + 1
         end
     end
-    if #value <= LONGEST_KEY then
-        remember(checked, value, true)
-    end
+    remember(checked, value, true)
     return false
 end
 local function is_blank(c)
@@ -105,8 +106,10 @@ local function exempt(host, no_proxy)
                     return true
                 end
             elseif length < host_length and byte(host, host_length - length) == DOT then
+                -- A parent domain: upstream only compares parents that still hold a dot.
                 local dot = find(no_proxy, ".", first, true)
-                if dot ~= nil and dot <= last and sub(host, host_length - length + 1) == sub(no_proxy, first, last) then
+                if dot ~= nil and dot <= last
+                    and sub(host, host_length - length + 1) == sub(no_proxy, first, last) then
                     return true
                 end
             end
@@ -119,6 +122,7 @@ local function exempt(host, no_proxy)
     return false
 end
 local PROXY_URI_FORM = "expected http://host[:port]"
+-- Proxy URIs already parsed: string.match is not compiled by LuaJIT, and a proxy rarely changes.
 local proxy_addresses = new_bounded(256)
 --- The host and port of an http proxy URI, or an error message.
 local function proxy_address(uri)
@@ -126,17 +130,19 @@ local function proxy_address(uri)
     if known ~= nil then
         return known
     end
+    -- The URI is never echoed back: it is configuration that may hold secrets.
     local scheme, authority = match(uri, "^(%a[%w+.%-]*)://([^/?#]*)")
     if scheme == nil or authority == nil then
         return "bad proxy URI: " .. PROXY_URI_FORM
     end
     if lower(scheme) ~= "http" then
-        return ("protocol " .. scheme) .. " not supported for proxy connections"
+        return "protocol " .. scheme .. " not supported for proxy connections"
     end
     local at = find(authority, "@", 1, true)
     if at ~= nil then
         return "bad proxy URI: credentials in the URI are not supported, use http(s)_proxy_authorization"
     end
+    -- An IPv6 literal keeps its brackets, as ngx's connect() expects it.
     local pattern = byte(authority, 1) == LEFT_BRACKET and "^(%[[^%]]+%])(.*)$" or "^([^:]+)(.*)$"
     local host, rest = match(authority, pattern)
     if host == nil or rest == nil then
@@ -151,14 +157,12 @@ local function proxy_address(uri)
         end
     end
     local address = {host = host, port = port}
-    if #uri <= LONGEST_KEY then
-        remember(proxy_addresses, uri, address)
-    end
+    remember(proxy_addresses, uri, address)
     return address
 end
 --- Fills `out` from `options` (and `default_proxy_opts` when options.proxy_opts is nil).
--- Returns an error message, or undefined on success.
-function ____exports.resolve(options, default_proxy_opts, out)
+-- Returns an error message, or nil on success.
+function _M.resolve(options, default_proxy_opts, out)
     if type(options) ~= "table" then
         return bad("options", "table", options)
     end
@@ -167,12 +171,17 @@ function ____exports.resolve(options, default_proxy_opts, out)
     if type(host) ~= "string" or host == "" then
         return bad("host", "non-empty string", host)
     end
+    -- Control bytes are never part of a host name, and through a proxy the host goes into the
+    -- CONNECT request line, where CR/LF would inject headers.
     if has_control(host) then
         return "bad host: control characters are not allowed"
     end
     if scheme ~= nil and scheme ~= "http" and scheme ~= "https" then
-        return type(scheme) == "string" and ("bad scheme: \"http\" or \"https\" expected, got \"" .. scheme) .. "\"" or bad("scheme", "\"http\" or \"https\"", scheme)
+        return type(scheme) == "string"
+            and "bad scheme: \"http\" or \"https\" expected, got \"" .. scheme .. "\""
+            or bad("scheme", "\"http\" or \"https\"", scheme)
     end
+    -- find() and not sub(host, 1, 5): the substring would be made and interned on every call.
     local unix_at = find(host, "unix:", 1, true)
     local unix = unix_at == 1
     local port
@@ -185,7 +194,9 @@ function ____exports.resolve(options, default_proxy_opts, out)
         end
         port = valid_port(options.port)
         if port == nil then
-            return (type(options.port) == "number" or type(options.port) == "string") and "bad port: integer from 1 to 65535 expected, got " .. tostring(options.port) or bad("port", "integer from 1 to 65535", options.port)
+            return (type(options.port) == "number" or type(options.port) == "string")
+                and "bad port: integer from 1 to 65535 expected, got " .. tostring(options.port)
+                or bad("port", "integer from 1 to 65535", options.port)
         end
     elseif scheme ~= nil and not unix then
         port = scheme == "https" and 443 or 80
@@ -196,7 +207,10 @@ function ____exports.resolve(options, default_proxy_opts, out)
     if ssl then
         server_name = options.ssl_server_name
         if type(server_name) == "string" then
-            if server_name == "" or #server_name > MAX_SERVER_NAME or has_control(server_name) then
+            -- OpenSSL refuses these in SSL_set_tlsext_host_name, after the TCP connect, and leaves
+            -- its error queued for the worker's next TLS operation: refuse them here instead.
+            if server_name == "" or #server_name > MAX_SERVER_NAME
+                or has_control(server_name) then
                 return "bad ssl_server_name: 1 to 255 bytes without control characters expected"
             end
         elseif server_name ~= nil and server_name ~= false then
@@ -214,6 +228,7 @@ function ____exports.resolve(options, default_proxy_opts, out)
     put(out, "proxy_host", nil)
     put(out, "proxy_port", nil)
     put(out, "proxy_authorization", nil)
+    -- A proxy reaches TCP targets only: a unix socket is always connected to directly.
     if port == nil then
         return nil
     end
@@ -236,21 +251,15 @@ function ____exports.resolve(options, default_proxy_opts, out)
     end
     local no_proxy = opts.no_proxy
     if uri ~= nil and type(uri) ~= "string" then
-        return bad(
-            tostring(scheme) .. "_proxy",
-            "string",
-            uri
-        )
+        return bad(tostring(scheme) .. "_proxy", "string", uri)
     end
     if authorization ~= nil and type(authorization) ~= "string" then
-        return bad(
-            tostring(scheme) .. "_proxy_authorization",
-            "string",
-            authorization
-        )
+        return bad(tostring(scheme) .. "_proxy_authorization", "string", authorization)
     end
     if authorization ~= nil and has_control(authorization) then
-        return ("bad " .. tostring(scheme)) .. "_proxy_authorization: control characters are not allowed"
+        -- It becomes a header line, of CONNECT or of each request: CR/LF would inject headers.
+        return "bad " .. tostring(scheme)
+            .. "_proxy_authorization: control characters are not allowed"
     end
     if no_proxy ~= nil and type(no_proxy) ~= "string" then
         return bad("no_proxy", "string", no_proxy)
@@ -268,4 +277,4 @@ function ____exports.resolve(options, default_proxy_opts, out)
     put(out, "proxy_authorization", authorization)
     return nil
 end
-return ____exports
+return _M

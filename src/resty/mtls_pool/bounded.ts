@@ -2,24 +2,36 @@
  * Bounded caches for what is derived from caller input (tokens, checked strings, credential
  * digests, pool names). A cache forgets everything once it holds `max` entries, so hosts or
  * certificates chosen per request cannot make a worker's memory grow; emptying it costs one
- * rebuild per entry in use, and no per-entry bookkeeping is done on a hit. Callers do not keep
- * string keys longer than LONGEST_KEY: those are recomputed on every call.
+ * rebuild per entry in use, and no per-entry bookkeeping is done on a hit. String keys longer
+ * than LONGEST_KEY are not kept (their values are recomputed on every call): remember() and
+ * keeps() apply that rule, so callers never check a key's length themselves.
  */
 const LONGEST_KEY = 255;
 
 interface Bounded<K extends AnyNotNil, V> {
   entries: LuaTable<K, V>;
-  /** entries stored since the cache was last emptied (a replaced key counts again) */
   count: number;
   max: number;
 }
 
+/**
+ * An empty cache of at most `max` entries. `count` is the number of entries stored since the
+ * cache was last emptied (a replaced key counts again).
+ */
 function new_bounded<K extends AnyNotNil, V>(max: number): Bounded<K, V> {
   return { entries: new LuaTable<K, V>(), count: 0, max };
 }
 
-/** cache[key] = value, emptying the cache first when it is full. */
+/** Whether a cache keeps entries under `key`: not for strings longer than LONGEST_KEY. */
+function keeps(key: AnyNotNil): boolean {
+  return typeof key !== "string" || key.length <= LONGEST_KEY;
+}
+
+/** cache[key] = value, emptying the cache first when it is full; a key keeps() refuses is not kept. */
 function remember<K extends AnyNotNil, V>(cache: Bounded<K, V>, key: K, value: V): void {
+  if (!keeps(key)) {
+    return;
+  }
   if (cache.count >= cache.max) {
     cache.entries = new LuaTable<K, V>();
     cache.count = 0;
@@ -28,4 +40,4 @@ function remember<K extends AnyNotNil, V>(cache: Bounded<K, V>, key: K, value: V
   cache.count += 1;
 }
 
-export { LONGEST_KEY, Bounded, new_bounded, remember };
+export { Bounded, new_bounded, keeps, remember };

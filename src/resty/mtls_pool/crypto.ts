@@ -1,11 +1,13 @@
-import * as ffi from "ffi";
-import { unavailable } from "./include/libcrypto";
-
 /**
  * SHA-256, HMAC-SHA-256 and random bytes over the libcrypto nginx already links, through FFI.
- * Every function returns nil, err when libcrypto cannot be used (see include/libcrypto).
+ * Declares the functions listed in resty.mtls_pool.include.libcrypto and says, through
+ * unavailable(), whether this process has every one of them: when it does not, sha256_hex,
+ * hmac_sha256_hex and random32 return nil, err, and clear_errors does nothing.
  */
-const C = ffi.C;
+import * as ffi from "ffi";
+import { DECLARATIONS, Libcrypto } from "./include/libcrypto";
+
+const C = ffi.C as Libcrypto;
 const ffi_string = ffi.string;
 const byte = string.byte;
 const format = string.format;
@@ -13,6 +15,42 @@ const rep = string.rep;
 
 const SHA256_LENGTH = 32;
 const HEX_FORMAT = rep("%02x", SHA256_LENGTH);
+
+// One cdef per function: lua-resty-openssl or lua-resty-string may have declared some of them
+// already, with typed pointers. LuaJIT refuses a redefinition, and the existing declaration
+// accepts our `void *` arguments, so a failed cdef here is expected and harmless.
+for (const [, declaration] of pairs(DECLARATIONS)) {
+  pcall(ffi.cdef, declaration);
+}
+
+function lookup(this: void, name: string): unknown {
+  return (ffi.C as LuaTable<string, unknown>).get(name);
+}
+
+// nil: not checked yet; false: every function resolved; a string: why libcrypto is unusable.
+let problem: string | false | undefined;
+
+/**
+ * Why the libcrypto functions cannot be called in this process, or nil when they can.
+ * Resolves every declared function once, on first call: a missing one makes the FFI paths
+ * unavailable (and `auto` choose another identity provider) instead of raising when called.
+ */
+function unavailable(): string | undefined {
+  if (problem === undefined) {
+    problem = false;
+    for (const [name] of pairs(DECLARATIONS)) {
+      const [found] = pcall(lookup, name);
+      if (!found) {
+        problem = "libcrypto function " + name + " not found in this nginx process";
+        break;
+      }
+    }
+  }
+  if (problem === false) {
+    return undefined;
+  }
+  return problem;
+}
 
 // Output buffers shared by every call: nothing here yields, so one per worker is enough.
 const md_buffer = ffi.new("unsigned char[?]", 64);
@@ -22,9 +60,9 @@ let sha256_md: CData | undefined;
 
 function md(): LuaMultiReturn<[CData, undefined] | [undefined, string]> {
   if (sha256_md === undefined) {
-    const problem = unavailable();
-    if (problem !== undefined) {
-      return $multi(undefined, problem);
+    const err = unavailable();
+    if (err !== undefined) {
+      return $multi(undefined, err);
     }
     sha256_md = C.EVP_sha256();
   }
@@ -64,9 +102,9 @@ function hmac_sha256_hex(key: string, data: string): LuaMultiReturn<[string, und
 
 /** 32 bytes from the OpenSSL CSPRNG. */
 function random32(): LuaMultiReturn<[string, undefined] | [undefined, string]> {
-  const problem = unavailable();
-  if (problem !== undefined) {
-    return $multi(undefined, problem);
+  const err = unavailable();
+  if (err !== undefined) {
+    return $multi(undefined, err);
   }
   if (C.RAND_bytes(random_buffer, 32) !== 1) {
     C.ERR_clear_error();
@@ -85,4 +123,4 @@ function clear_errors(): void {
   }
 }
 
-export { hex32, sha256_hex, hmac_sha256_hex, random32, clear_errors };
+export { unavailable, hex32, sha256_hex, hmac_sha256_hex, random32, clear_errors };

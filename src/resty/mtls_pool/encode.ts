@@ -1,5 +1,3 @@
-import { LONGEST_KEY, new_bounded, remember } from "./bounded";
-
 /**
  * Pool-name encoding: pure string work, no ngx, no FFI.
  *
@@ -11,6 +9,8 @@ import { LONGEST_KEY, new_bounded, remember } from "./bounded";
  * injective. Names longer than MAX_LENGTH are replaced by HASHED_PREFIX .. sha256(name) ..
  * a readable head; unhashed names start with VERSION .. "|", so the two forms never meet.
  */
+import { new_bounded, remember } from "./bounded";
+
 const concat = table.concat;
 const byte = string.byte;
 const find = string.find;
@@ -59,9 +59,6 @@ function token(value: string | number | boolean | undefined): string {
   const known = tokens.entries.get(value);
   if (known !== undefined) {
     return known;
-  }
-  if (typeof value === "string" && value.length > LONGEST_KEY) {
-    return escape(value);
   }
   const fresh = typeof value === "number" ? format("#%d", value) : escape(value);
   remember(tokens, value, fresh);

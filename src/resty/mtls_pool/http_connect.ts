@@ -1,8 +1,3 @@
-import { clear_errors } from "./crypto";
-import { options_identity } from "./identity";
-import { name_for } from "./name";
-import { ConnectOptions, new_target, resolve } from "./target";
-
 /**
  * resty.mtls_pool.http_connect: a drop-in for lua-resty-http's resty.http_connect, with the
  * same contract, whose pool names carry the proven client identity. Self-contained: it needs
@@ -29,6 +24,11 @@ import { ConnectOptions, new_target, resolve } from "./target";
  * be set, or a cert without its key, is an error (never a plain-TLS connect); unix sockets are
  * never proxied; "https" over "unix:/path" is TLS over the socket.
  */
+import { clear_errors } from "./crypto";
+import { options_identity } from "./identity";
+import { name_for } from "./name";
+import { ConnectOptions, new_target, resolve } from "./target";
+
 const ngx_log = ngx.log;
 const DEBUG = ngx.DEBUG;
 const match = string.match;
@@ -43,7 +43,7 @@ const tcp_options: TcpConnectOptions = {};
 
 const MAX_PROXY_HEADER_LINES = 100;
 
-/** Sends CONNECT host:port through a fresh proxy connection; an error, or undefined. */
+/** Sends CONNECT host:port through a fresh proxy connection; an error, or nil. */
 function open_tunnel(sock: TcpSock, destination: string, authorization: string | undefined): string | undefined {
   let request = "CONNECT " + destination + " HTTP/1.1\r\nHost: " + destination + "\r\n";
   if (authorization !== undefined) {

@@ -1,12 +1,12 @@
-import * as ffi_provider from "./identity/ffi";
-import * as object_provider from "./identity/object";
-import * as openssl_provider from "./identity/openssl";
-
 /**
  * Client identity: checks the caller's cert/key pair, picks the provider lazily at first mTLS
  * use (resty.openssl, then the built-in FFI, then object tokens), logs that choice once per
  * worker when it costs something, and caches the identity per (cert, key) object pair.
  */
+import * as ffi_provider from "./identity/ffi";
+import * as object_provider from "./identity/object";
+import * as openssl_provider from "./identity/openssl";
+
 const ngx_log = ngx.log;
 const INFO = ngx.INFO;
 const WARN = ngx.WARN;
@@ -34,7 +34,7 @@ function new_cache(): LuaTable<CertChain, LuaTable<PrivateKey, string>> {
 
 let configured: ProviderName | "auto" = "auto";
 let active: Provider | undefined;
-// What the one-time log line says once `active` is first used; undefined: nothing to say.
+// What the one-time log line says once `active` is first used; nil: nothing to say.
 let notice: [number, string] | undefined;
 let cache = new_cache();
 

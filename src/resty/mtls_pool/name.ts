@@ -1,14 +1,14 @@
-import { LONGEST_KEY, new_bounded, remember } from "./bounded";
-import { fields, hashed, MAX_LENGTH } from "./encode";
-import { hmac_sha256_hex, random32, sha256_hex } from "./crypto";
-import { options_identity } from "./identity";
-import { ConnectOptions, new_target, resolve, Target } from "./target";
-
 /**
  * pool_name(options, default_proxy_opts): the cosocket pool name for a set of httpc:connect
  * options. Adds to lua-resty-http's fields the proven client identity, and the https proxy
  * credentials as a keyed digest (names get logged: never the credentials themselves).
  */
+import { keeps, new_bounded, remember } from "./bounded";
+import { fields, hashed, MAX_LENGTH } from "./encode";
+import { hmac_sha256_hex, random32, sha256_hex } from "./crypto";
+import { options_identity } from "./identity";
+import { ConnectOptions, new_target, resolve, Target } from "./target";
+
 // Per-worker secret for the credentials digest: names only need to agree within a worker.
 let credentials_key: string | undefined;
 
@@ -31,9 +31,7 @@ function credentials_digest(authorization: string): LuaMultiReturn<[string, unde
   if (digest === undefined) {
     return $multi(undefined, "cannot digest proxy credentials: " + err);
   }
-  if (authorization.length <= LONGEST_KEY) {
-    remember(credentials_digests, authorization, digest);
-  }
+  remember(credentials_digests, authorization, digest);
   return $multi(digest, undefined);
 }
 
@@ -90,7 +88,7 @@ const without_identity = new_bounded<string, Recent>(1024);
 const with_identity = new_bounded<string, LuaTable<string, Recent>>(1024);
 
 function remember_name(target: Target, identity: string | undefined, name: string): void {
-  if (target.host.length > LONGEST_KEY) {
+  if (!keeps(target.host)) {
     return;
   }
   const recent: Recent = {
@@ -117,7 +115,10 @@ function remember_name(target: Target, identity: string | undefined, name: strin
   by_host.set(target.host, recent);
 }
 
-/** name_for's answer, built once per identity and target while the cache keeps it. */
+/**
+ * The pool name for a resolved target and client identity, or nil, err. Built once per identity
+ * and target while the cache keeps it; after that, a comparison of the target's fields.
+ */
 function name_for(target: Target, identity: string | undefined): LuaMultiReturn<[string, undefined] | [undefined, string]> {
   const by_host = identity === undefined ? without_identity.entries : with_identity.entries.get(identity);
   let last: Recent | undefined;

@@ -1,10 +1,10 @@
-import { LONGEST_KEY, new_bounded, remember } from "./bounded";
-
 /**
  * What a set of httpc:connect options describes, with lua-resty-http 0.17's defaults applied:
  * where to connect, whether and how to do TLS, and which proxy to go through.
  * Pure Lua: no ngx, no FFI. Every user value is checked, since callers are plain Lua.
  */
+import { new_bounded, remember } from "./bounded";
+
 const byte = string.byte;
 const find = string.find;
 const lower = string.lower;
@@ -42,14 +42,14 @@ export interface ProxyOptions {
 export interface Target {
   scheme: string | undefined;
   host: string;
-  /** undefined for a unix socket ("unix:/path"), or a host given with neither scheme nor port. */
+  /** nil for a unix socket ("unix:/path"), or a host given with neither scheme nor port. */
   port: number | undefined;
   ssl: boolean;
   /** https only: the SNI name as given (nil or false: none sent). */
   server_name: string | boolean | undefined;
   /** https only: false only when the caller passed ssl_verify = false. */
   verify: boolean | undefined;
-  /** The proxy in use, after no_proxy; undefined when connecting directly. */
+  /** The proxy in use, after no_proxy; nil when connecting directly. */
   proxy_uri: string | undefined;
   proxy_host: string | undefined;
   proxy_port: number | undefined;
@@ -92,7 +92,7 @@ function bad(what: string, expected: string, value: unknown): string {
   return "bad " + what + ": " + expected + " expected, got " + type(value);
 }
 
-/** A port number or numeric string, as an integer from 1 to 65535, else undefined. */
+/** A port number or numeric string, as an integer from 1 to 65535, else nil. */
 function valid_port(value: unknown): number | undefined {
   const port = tonumber(value);
   if (port === undefined || port < 1 || port > 65535 || port % 1 !== 0) {
@@ -120,9 +120,7 @@ function has_control(value: string): boolean {
       return true;
     }
   }
-  if (value.length <= LONGEST_KEY) {
-    remember(checked, value, true);
-  }
+  remember(checked, value, true);
   return false;
 }
 
@@ -221,15 +219,13 @@ function proxy_address(uri: string): ProxyAddress | string {
     }
   }
   const address = { host, port };
-  if (uri.length <= LONGEST_KEY) {
-    remember(proxy_addresses, uri, address);
-  }
+  remember(proxy_addresses, uri, address);
   return address;
 }
 
 /**
  * Fills `out` from `options` (and `default_proxy_opts` when options.proxy_opts is nil).
- * Returns an error message, or undefined on success.
+ * Returns an error message, or nil on success.
  */
 export function resolve(options: ConnectOptions, default_proxy_opts: unknown, out: Target): string | undefined {
   if (typeof options !== "object") {

@@ -1,13 +1,13 @@
-local ____exports = {}
+--- Identity provider over lua-resty-openssl (optional dependency, required lazily):
+-- SHA-256 of the leaf certificate's DER, after x509:check_private_key.
+-- Uses chain:count() and chain:index(), not `#chain`, which needs LUAJIT_ENABLE_LUA52COMPAT.
+local _M = {}
 local ffi = require("ffi")
 local ____crypto = require("resty.mtls_pool.crypto")
 local hex32 = ____crypto.hex32
 local ____messages = require("resty.mtls_pool.identity.messages")
 local EMPTY_CHAIN = ____messages.EMPTY_CHAIN
 local KEY_MISMATCH = ____messages.KEY_MISMATCH
---- Identity provider over lua-resty-openssl (optional dependency, required lazily):
--- SHA-256 of the leaf certificate's DER, after x509:check_private_key.
--- Uses chain:count() and chain:index(), not `#chain`, which needs LUAJIT_ENABLE_LUA52COMPAT.
 local cast = ffi.cast
 local gc = ffi.gc
 local match = string.match
@@ -15,13 +15,10 @@ local chain_lib
 local pkey_lib
 --- The first line of a require() error, without its trailing colon.
 local function first_line(message)
-    local line = match(
-        tostring(message),
-        "^([^\n]-):?\n"
-    )
+    local line = match(tostring(message), "^([^\n]-):?\n")
     return line or tostring(message)
 end
---- Requires lua-resty-openssl; returns why it cannot be used, or undefined.
+--- Requires lua-resty-openssl; returns why it cannot be used, or nil.
 local function load()
     if chain_lib ~= nil then
         return nil
@@ -51,6 +48,7 @@ local function identity(cert, key)
     if pkey == nil then
         return nil, "bad ssl_client_priv_key: " .. tostring(pkey_err)
     end
+    -- pkey.new() took ownership of the caller's key; give it back.
     gc(pkey.ctx, nil)
     local matches = leaf:check_private_key(pkey)
     if not matches then
@@ -62,6 +60,6 @@ local function identity(cert, key)
     end
     return "sha256:" .. hex32(digest), nil
 end
-____exports.load = load
-____exports.identity = identity
-return ____exports
+_M.load = load
+_M.identity = identity
+return _M

@@ -1,24 +1,24 @@
-import * as ffi from "ffi";
-import { unavailable } from "../include/libcrypto";
-import { hex32 } from "../crypto";
-import { EMPTY_CHAIN, KEY_MISMATCH } from "./messages";
-
 /**
  * Identity provider over the libcrypto nginx already links (no extra dependency):
  * SHA-256 of the leaf certificate's DER, after X509_check_private_key.
  */
-const C = ffi.C;
+import * as ffi from "ffi";
+import { hex32, unavailable } from "../crypto";
+import type { Libcrypto } from "../include/libcrypto";
+import { EMPTY_CHAIN, KEY_MISMATCH } from "./messages";
+
+const C = ffi.C as Libcrypto;
 const ffi_string = ffi.string;
 
 const md_buffer = ffi.new("unsigned char[?]", 64);
 const length_buffer = ffi.new("unsigned int[1]");
 
-/** Why this provider cannot run here, or undefined. */
+/** Why this provider cannot run here, or nil. */
 function load(): string | undefined {
   return unavailable();
 }
 
-/** The leaf of a chain, or undefined when the chain is empty. */
+/** The leaf of a chain, or nil when the chain is empty. */
 function leaf_of(cert: CertChain): CData | undefined {
   if (C.OPENSSL_sk_num(cert) < 1) {
     return undefined;
@@ -27,7 +27,7 @@ function leaf_of(cert: CertChain): CData | undefined {
 }
 
 /**
- * An error when `key` is not the private key of the chain's leaf, else undefined.
+ * An error when `key` is not the private key of the chain's leaf, else nil.
  * Also used by the object provider when libcrypto is there.
  */
 function check_possession(cert: CertChain, key: PrivateKey): string | undefined {

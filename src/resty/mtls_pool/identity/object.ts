@@ -1,11 +1,11 @@
-import { unavailable } from "../include/libcrypto";
-import { check_possession } from "./ffi";
-
 /**
  * Identity provider of last resort: a token per (certificate object, key object) pair, never
  * reused during the worker's life. Secure without any digest, but only requests that pass the
  * very same cdata objects share pooled connections. identity.ts keeps the token per pair.
  */
+import { unavailable } from "../crypto";
+import { check_possession } from "./ffi";
+
 let last_token = 0;
 
 function load(): string | undefined {

@@ -1,12 +1,12 @@
-import * as ffi from "ffi";
-import { hex32 } from "../crypto";
-import { EMPTY_CHAIN, KEY_MISMATCH } from "./messages";
-
 /**
  * Identity provider over lua-resty-openssl (optional dependency, required lazily):
  * SHA-256 of the leaf certificate's DER, after x509:check_private_key.
  * Uses chain:count() and chain:index(), not `#chain`, which needs LUAJIT_ENABLE_LUA52COMPAT.
  */
+import * as ffi from "ffi";
+import { hex32 } from "../crypto";
+import { EMPTY_CHAIN, KEY_MISMATCH } from "./messages";
+
 const cast = ffi.cast;
 const gc = ffi.gc;
 const match = string.match;
@@ -20,7 +20,7 @@ function first_line(message: unknown): string {
   return line ?? tostring(message);
 }
 
-/** Requires lua-resty-openssl; returns why it cannot be used, or undefined. */
+/** Requires lua-resty-openssl; returns why it cannot be used, or nil. */
 function load(): string | undefined {
   if (chain_lib !== undefined) {
     return undefined;

@@ -1,0 +1,187 @@
+// TypeScriptToLua plugin that makes dist-lua/ read like hand-written OpenResty Lua:
+// - every comment reaches the Lua, above the statement it explains (TypeScriptToLua keeps only
+//   the doc comments of declarations), and a module's header comment opens its Lua file;
+// - string concatenations and and/or chains print flat (`a .. b .. c`, not `(a .. b) .. c`), and
+//   long ones break before an operator; argument lists and tables stay on one line when they fit;
+// - the module table is `_M` and discarded loop values are `_`, as a Lua programmer names them.
+import ts from "typescript";
+import tstl from "typescript-to-lua";
+import { luaCommentLines } from "./lua-comments.js";
+
+type Plugin = tstl.Plugin;
+type Statement = tstl.Statement;
+type Printed = ReturnType<tstl.LuaPrinter["printExpression"]>;
+
+/** LuaPrinter's members that TypeScriptToLua declares private but a printer subclass needs. */
+interface PrinterInternals {
+  printExpressionInParenthesesIfNeeded(expression: tstl.Expression, minPrecedenceToOmit?: number): Printed;
+}
+
+// Operators printed as flat chains (`a .. b .. c`, `a and b and c`), with their precedence in
+// LuaPrinter's table. Each is associative for the values it joins here (strings and numbers for
+// `..`), so dropping TypeScriptToLua's grouping parentheses changes no result.
+const CHAINS = new Map<tstl.BinaryOperator, number>([
+  [tstl.SyntaxKind.OrOperator, 1],
+  [tstl.SyntaxKind.AndOperator, 2],
+  [tstl.SyntaxKind.ConcatOperator, 8],
+]);
+
+// A concatenation longer than this (indentation included) is wrapped; the printer does not know
+// where on its line the expression starts, so it assumes START_COLUMN after the indentation.
+const WRAP_AT = 110;
+const START_COLUMN = 20;
+
+/** The TypeScript statement kinds whose comments are carried onto their Lua statements. */
+const STATEMENT_KINDS = [
+  ts.SyntaxKind.VariableStatement,
+  ts.SyntaxKind.FunctionDeclaration,
+  ts.SyntaxKind.ExpressionStatement,
+  ts.SyntaxKind.IfStatement,
+  ts.SyntaxKind.ForStatement,
+  ts.SyntaxKind.ForOfStatement,
+  ts.SyntaxKind.ForInStatement,
+  ts.SyntaxKind.WhileStatement,
+  ts.SyntaxKind.DoStatement,
+  ts.SyntaxKind.ReturnStatement,
+  ts.SyntaxKind.BreakStatement,
+  ts.SyntaxKind.ContinueStatement,
+  ts.SyntaxKind.ImportDeclaration,
+  ts.SyntaxKind.ImportEqualsDeclaration,
+  ts.SyntaxKind.ExportDeclaration,
+  ts.SyntaxKind.ExportAssignment,
+] as const;
+
+/** The comment that opens a source file (before its first statement and its imports), if any. */
+function headerRange(file: ts.SourceFile): ts.CommentRange | undefined {
+  const [first] = ts.getLeadingCommentRanges(file.text, 0) ?? [];
+  return first !== undefined && file.text.slice(first.pos, first.pos + 3) === "/**" ? first : undefined;
+}
+
+/** The Lua comment lines for a statement: the comments above it, then those after it on its line. */
+function commentsOf(node: ts.Node): string[] {
+  // Statements TypeScriptToLua made up itself (a for loop's increment) have no source text.
+  const file = node.pos < 0 ? undefined : node.getSourceFile();
+  if (file === undefined) {
+    return [];
+  }
+  const header = headerRange(file);
+  const ranges = [
+    ...(ts.getLeadingCommentRanges(file.text, node.getFullStart()) ?? []),
+    ...(ts.getTrailingCommentRanges(file.text, node.getEnd()) ?? []),
+  ].filter((range) => range.pos !== header?.pos);
+  return ranges.flatMap((range) => luaCommentLines(file.text.slice(range.pos, range.end)));
+}
+
+function withComments(node: ts.Node, statements: Statement[]): Statement[] {
+  for (const statement of statements) {
+    // Replaced by ours, which also hold the `//` comments: no doc comment printed twice.
+    statement.leadingComments = undefined;
+  }
+  const comments = commentsOf(node);
+  if (comments.length > 0 && statements.length > 0) {
+    statements[0].leadingComments = comments;
+  }
+  return statements;
+}
+
+class ReadablePrinter extends tstl.LuaPrinter {
+  /**
+   * Arguments and table fields on one line when they fit, else one per line (TypeScriptToLua
+   * goes by the kind of expression: any call among the arguments spread them over lines, and a
+   * table of short tables stayed on one line of any length).
+   */
+  public override printExpressionList(expressions: tstl.Expression[]): (string | Printed)[] {
+    const printed = expressions.map((expression) => this.printExpression(expression));
+    const line = printed.map((node) => node.toString()).join(", ");
+    if (expressions.length === 0 || (!line.includes("\n") && this.currentIndent.length + START_COLUMN + line.length <= WRAP_AT)) {
+      return printed.flatMap((node, index) => (index === 0 ? [node] : [", ", node]));
+    }
+    const chunks: (string | Printed)[] = ["\n"];
+    this.pushIndent();
+    for (const [index, expression] of expressions.entries()) {
+      chunks.push(this.indent(), this.printExpression(expression), index < expressions.length - 1 ? ",\n" : "\n");
+    }
+    this.popIndent();
+    chunks.push(this.indent());
+    return chunks;
+  }
+
+  public override printIdentifier(expression: tstl.Identifier): Printed {
+    if (expression.text === "____exports") {
+      return this.createSourceNode(expression, "_M");
+    }
+    if (expression.text === "____") {
+      return this.createSourceNode(expression, "_");
+    }
+    return super.printIdentifier(expression);
+  }
+
+  public override printBinaryExpression(expression: tstl.BinaryExpression): Printed {
+    const operator = expression.operator;
+    const precedence = CHAINS.get(operator);
+    if (precedence === undefined) {
+      return super.printBinaryExpression(expression);
+    }
+    const operands: tstl.Expression[] = [];
+    const flatten = (operand: tstl.Expression): void => {
+      if (tstl.isBinaryExpression(operand) && operand.operator === operator) {
+        flatten(operand.left);
+        flatten(operand.right);
+      } else {
+        operands.push(operand);
+      }
+    };
+    flatten(expression);
+    // Operands that bind tighter than the operator print bare, the others in parentheses.
+    const internals = this as unknown as PrinterInternals;
+    const printed = operands.map((operand) => internals.printExpressionInParenthesesIfNeeded(operand, precedence + 1));
+    const texts = printed.map((node) => node.toString());
+    const separator = " " + this.printOperator(operator).toString() + " ";
+    const multiLine = texts.some((text) => text.includes("\n"));
+    if (!multiLine && this.currentIndent.length + START_COLUMN + texts.join(separator).length <= WRAP_AT) {
+      return this.createSourceNode(expression, printed.flatMap((node, index) => (index === 0 ? [node] : [separator, node])));
+    }
+    // Too long for one line: fill each line, continuing on the next with the operator, one
+    // indent deeper. An operand that was wrapped itself ends where its last line ends.
+    this.pushIndent();
+    const continuation = "\n" + this.indent() + separator.trimStart();
+    this.popIndent();
+    const firstLine = (text: string): number => text.split("\n")[0].length;
+    const endColumn = (text: string, start: number): number =>
+      text.includes("\n") ? text.length - text.lastIndexOf("\n") - 1 : start + text.length;
+    const chunks: (Printed | string)[] = [printed[0]];
+    let column = endColumn(texts[0], this.currentIndent.length + START_COLUMN);
+    for (let index = 1; index < printed.length; index += 1) {
+      if (column + separator.length + firstLine(texts[index]) > WRAP_AT) {
+        chunks.push(continuation, printed[index]);
+        column = endColumn(texts[index], continuation.length - 1);
+      } else {
+        chunks.push(separator, printed[index]);
+        column = endColumn(texts[index], column + separator.length);
+      }
+    }
+    return this.createSourceNode(expression, chunks);
+  }
+
+}
+
+/** The plugin: comment-carrying visitors for every statement kind, the header, the printer. */
+export function readableLua(): Plugin {
+  const visitors: tstl.Visitors = {};
+  for (const kind of STATEMENT_KINDS) {
+    (visitors as Record<number, tstl.Visitor<ts.Node>>)[kind] = (node, context) =>
+      withComments(node, context.superTransformStatements(node as ts.Statement));
+  }
+  visitors[ts.SyntaxKind.SourceFile] = (node, context) => {
+    const [file] = context.superTransformNode(node) as [tstl.File];
+    const header = headerRange(node);
+    if (header !== undefined && file.statements.length > 0) {
+      file.statements[0].leadingComments = luaCommentLines(node.text.slice(header.pos, header.end));
+    }
+    return file;
+  };
+  return {
+    visitors,
+    printer: (program, emitHost, fileName, file) => new ReadablePrinter(emitHost, program, fileName).print(file),
+  };
+}
