@@ -25,13 +25,14 @@ function squash(lines: string[]): string {
 }
 
 /**
- * The spans of a source's type-only declarations (interfaces, type aliases), comments included:
+ * The spans of a source's type-only declarations (interfaces, type aliases, `declare`), comments included:
  * they describe TypeScript types, which have no Lua, so their comments have no Lua to sit next to.
  */
 function typeOnlySpans(path: string, text: string): [number, number][] {
   const spans: [number, number][] = [];
   const visit = (node: ts.Node): void => {
-    if (ts.isInterfaceDeclaration(node) || ts.isTypeAliasDeclaration(node)) {
+    const ambient = ts.canHaveModifiers(node) && ts.getModifiers(node)?.some((m) => m.kind === ts.SyntaxKind.DeclareKeyword);
+    if (ts.isInterfaceDeclaration(node) || ts.isTypeAliasDeclaration(node) || ambient) {
       spans.push([node.getFullStart(), node.getEnd()]);
       return;
     }

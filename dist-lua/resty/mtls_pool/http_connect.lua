@@ -34,7 +34,6 @@ local resolve = ____target.resolve
 local ngx_log = ngx.log
 local DEBUG = ngx.DEBUG
 local match = string.match
-local pcall2 = pcall
 -- connect() resolves into this table and copies what it needs into locals before it yields.
 local target = new_target()
 -- ngx_lua reads pool, pool_size and backlog when connect() is called, before it yields, so
@@ -89,7 +88,7 @@ end
 -- when a handshake that fails verification completes without yielding, it raises "assertion
 -- failed!", and with ssl_reused_session = false it returns true on the socket it closed.
 local function checked_handshake(sock, reused_session, server_name, verify, send_status_req)
-    local completed, session, err = pcall2(sock.sslhandshake, sock, reused_session, server_name, verify, send_status_req)
+    local completed, session, err = pcall(sock.sslhandshake, sock, reused_session, server_name, verify, send_status_req)
     if not completed then
         return nil, "SSL handshake failed, most likely certificate verification ("
             .. tostring(session) .. ")"

@@ -29,10 +29,20 @@ import { options_identity } from "./identity";
 import { name_for } from "./name";
 import { ConnectOptions, new_target, resolve } from "./target";
 
+/**
+ * This module's pcall: on a method with two results, pcall(obj.method, obj, ...) returns three
+ * values, where lua-types' pcall has one result (which TypeScriptToLua would pack into a table).
+ */
+declare function pcall<S, A extends unknown[], R1, R2>(
+  this: void,
+  method: (this: S, ...args: A) => LuaMultiReturn<[R1, R2]>,
+  self: S,
+  ...args: A
+): LuaMultiReturn<[true, R1, R2] | [false, string, undefined]>;
+
 const ngx_log = ngx.log;
 const DEBUG = ngx.DEBUG;
 const match = string.match;
-const pcall2 = pcall as unknown as PcallMethodOfTwo;
 
 // connect() resolves into this table and copies what it needs into locals before it yields.
 const target = new_target();
@@ -99,7 +109,7 @@ function checked_handshake(
   verify: boolean | undefined,
   send_status_req: boolean | undefined,
 ): HandshakeResult {
-  const [completed, session, err] = pcall2(sock.sslhandshake, sock, reused_session, server_name, verify, send_status_req);
+  const [completed, session, err] = pcall(sock.sslhandshake, sock, reused_session, server_name, verify, send_status_req);
   if (!completed) {
     return $multi(undefined, "SSL handshake failed, most likely certificate verification (" + tostring(session) + ")");
   }
