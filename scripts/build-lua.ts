@@ -33,7 +33,7 @@ const files = luaFiles(out);
 const offenders = files.filter((file) => /lualib_bundle|__TS__/.test(readFileSync(file, "utf8")) || file.endsWith("lualib_bundle.lua"));
 if (offenders.length > 0) {
   console.error(`build-lua: TypeScriptToLua runtime helpers in: ${offenders.join(", ")}`);
-  console.error("build-lua: rewrite the TypeScript so that it compiles to plain Lua (README, \"Developing\")");
+  console.error("build-lua: rewrite the TypeScript so that it compiles to plain Lua (README, \"Development\")");
   process.exit(1);
 }
 console.log(`build-lua: ${files.length} modules in dist-lua/, no TypeScriptToLua helpers`);

@@ -1,6 +1,6 @@
 // The "client nginx": requests to it are proxied, one upstream GET each, to the mTLS server
 // through resty.mtls_pool.http_connect, as the client named in ?id= (see spec/support/client_app.lua).
-// Used by the demo, the benchmarks and the load tests.
+// Used by the demo (bench/run.ts takes only REPO from here).
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, startNginx, type NginxHandle } from "./runtime/local.js";
