@@ -3,7 +3,8 @@
 //   the doc comments of declarations), and a module's header comment opens its Lua file;
 // - string concatenations and and/or chains print flat (`a .. b .. c`, not `(a .. b) .. c`), and
 //   long ones break before an operator; argument lists and tables stay on one line when they fit;
-// - the module table is `_M` and discarded loop values are `_`, as a Lua programmer names them.
+// - the module table is `_M`, discarded loop values are `_` and a required module's table is
+//   named after the module, as a Lua programmer names them.
 import ts from "typescript";
 import tstl from "typescript-to-lua";
 import { luaCommentLines } from "./lua-comments.js";
@@ -82,6 +83,65 @@ function withComments(node: ts.Node, statements: Statement[]): Statement[] {
     statements[0].leadingComments = comments;
   }
   return statements;
+}
+
+// Names a reader would take for LuaJIT's or OpenResty's own modules: never given to ours.
+const RESERVED_NAMES = new Set(["ffi", "jit", "bit", "ngx", "string", "table", "math", "C", "_M"]);
+
+/**
+ * `local bounded = require("resty.mtls_pool.bounded")` rather than TypeScriptToLua's
+ * `local ____bounded = ...` for the table an `import { a, b } from "./bounded"` reads a and b
+ * from: the module's own name when the source uses no identifier of that name, else
+ * `<name>_module`. TypeScriptToLua's `____` names are its own, so renaming one in the whole
+ * file touches nothing else.
+ */
+function renameModuleLocals(source: ts.SourceFile, file: tstl.File): void {
+  const used = identifiers(source);
+  const renames = new Map<string, string>();
+  for (const statement of file.statements) {
+    if (!tstl.isVariableDeclarationStatement(statement) || statement.left.length !== 1) continue;
+    const holder = statement.left[0].text;
+    const value = statement.right?.[0];
+    const isRequire = value !== undefined && tstl.isCallExpression(value) && tstl.isIdentifier(value.expression) &&
+      value.expression.text === "require";
+    if (!isRequire || !holder.startsWith("____")) continue;
+    const base = holder.slice(4);
+    const name = used.has(base) || RESERVED_NAMES.has(base) ? base + "_module" : base;
+    if (!used.has(name)) renames.set(holder, name);
+  }
+  const rename = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      value.forEach(rename);
+    } else if (typeof value === "object" && value !== null) {
+      const node = value as { kind?: unknown; text?: unknown };
+      if (node.kind === tstl.SyntaxKind.Identifier && typeof node.text === "string" && renames.has(node.text)) {
+        (node as { text: string }).text = renames.get(node.text) as string;
+        return;
+      }
+      for (const [key, child] of Object.entries(value)) {
+        if (key !== "parent") rename(child);
+      }
+    }
+  };
+  if (renames.size > 0) rename(file.statements);
+}
+
+const identifierCache = new WeakMap<ts.SourceFile, Set<string>>();
+
+/** Every identifier a source file spells out. */
+function identifiers(file: ts.SourceFile): Set<string> {
+  let found = identifierCache.get(file);
+  if (found === undefined) {
+    const names = new Set<string>();
+    const visit = (node: ts.Node): void => {
+      if (ts.isIdentifier(node)) names.add(node.text);
+      ts.forEachChild(node, visit);
+    };
+    visit(file);
+    found = names;
+    identifierCache.set(file, found);
+  }
+  return found;
 }
 
 class ReadablePrinter extends tstl.LuaPrinter {
@@ -174,6 +234,7 @@ export function readableLua(): Plugin {
   }
   visitors[ts.SyntaxKind.SourceFile] = (node, context) => {
     const [file] = context.superTransformNode(node) as [tstl.File];
+    renameModuleLocals(node, file);
     const header = headerRange(node);
     if (header !== undefined && file.statements.length > 0) {
       file.statements[0].leadingComments = luaCommentLines(node.text.slice(header.pos, header.end));

@@ -5,20 +5,28 @@
 --   mtls_pool.patch(require "resty.http")
 --   mtls_pool.configure{ provider = "auto" | "openssl" | "ffi" | "object" }
 --   mtls_pool.provider()
+--
+-- Reading the modules (resty/mtls_pool/*.lua), in the order a connect uses them; start with
+-- http_connect, the whole path in one function:
+--   http_connect  connect(httpc, options): resolve, identity, name, then tcpsock:connect with
+--                 that pool, the proxy CONNECT, setclientcert and sslhandshake on a new socket
+--   target        resolve(): the options checked, lua-resty-http's defaults applied, no_proxy
+--   identity      client_identity(): checks the cert/key pair, picks a provider (identity/openssl,
+--                 identity/ffi, identity/object), caches the identity per cert/key object
+--   name          name_for() / pool_name(): the pool name of a target and identity, cached
+--   encode        the name's format: one escaped token per field, injective; long names hashed
+--   bounded       the size-bounded caches all of the above use
+--   crypto        SHA-256, HMAC and random bytes over nginx's own libcrypto, declared in
+--                 include/libcrypto
+--   patch         patch(http): lua-resty-http's table-form connect goes through http_connect
 local _M = {}
+local identity = require("resty.mtls_pool.identity")
+local name = require("resty.mtls_pool.name")
+local patcher = require("resty.mtls_pool.patch")
 _M._VERSION = "0.1.0"
-do
-    local ____name = require("resty.mtls_pool.name")
-    _M.pool_name = ____name.pool_name
-end
-do
-    local ____identity = require("resty.mtls_pool.identity")
-    _M.client_identity = ____identity.client_identity
-    _M.configure = ____identity.configure
-    _M.provider = ____identity.provider
-end
-do
-    local ____patch = require("resty.mtls_pool.patch")
-    _M.patch = ____patch.patch
-end
+_M.pool_name = name.pool_name
+_M.client_identity = identity.client_identity
+_M.configure = identity.configure
+_M.provider = identity.provider
+_M.patch = patcher.patch
 return _M

@@ -4,8 +4,8 @@
 -- hmac_sha256_hex and random32 return nil, err, and clear_errors does nothing.
 local _M = {}
 local ffi = require("ffi")
-local ____libcrypto = require("resty.mtls_pool.include.libcrypto")
-local DECLARATIONS = ____libcrypto.DECLARATIONS
+local libcrypto = require("resty.mtls_pool.include.libcrypto")
+local DECLARATIONS = libcrypto.DECLARATIONS
 local C = ffi.C
 local ffi_string = ffi.string
 local byte = string.byte

@@ -8,9 +8,9 @@
 -- injective. Names longer than MAX_LENGTH are replaced by HASHED_PREFIX .. sha256(name) ..
 -- a readable head; unhashed names start with VERSION .. "|", so the two forms never meet.
 local _M = {}
-local ____bounded = require("resty.mtls_pool.bounded")
-local new_bounded = ____bounded.new_bounded
-local remember = ____bounded.remember
+local bounded = require("resty.mtls_pool.bounded")
+local new_bounded = bounded.new_bounded
+local remember = bounded.remember
 local concat = table.concat
 local byte = string.byte
 local find = string.find

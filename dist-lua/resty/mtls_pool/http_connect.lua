@@ -22,15 +22,15 @@
 -- Differences from lua-resty-http 0.17, all on the safe side: a client certificate that cannot
 -- be set, or a cert without its key, is an error (never a plain-TLS connect); unix sockets are
 -- never proxied; "https" over "unix:/path" is TLS over the socket.
-local ____crypto = require("resty.mtls_pool.crypto")
-local clear_errors = ____crypto.clear_errors
-local ____identity = require("resty.mtls_pool.identity")
-local options_identity = ____identity.options_identity
-local ____name = require("resty.mtls_pool.name")
-local name_for = ____name.name_for
-local ____target = require("resty.mtls_pool.target")
-local new_target = ____target.new_target
-local resolve = ____target.resolve
+local crypto = require("resty.mtls_pool.crypto")
+local clear_errors = crypto.clear_errors
+local identity_module = require("resty.mtls_pool.identity")
+local options_identity = identity_module.options_identity
+local name_module = require("resty.mtls_pool.name")
+local name_for = name_module.name_for
+local target_module = require("resty.mtls_pool.target")
+local new_target = target_module.new_target
+local resolve = target_module.resolve
 local ngx_log = ngx.log
 local DEBUG = ngx.DEBUG
 local match = string.match

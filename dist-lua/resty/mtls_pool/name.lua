@@ -2,23 +2,23 @@
 -- options. Adds to lua-resty-http's fields the proven client identity, and the https proxy
 -- credentials as a keyed digest (names get logged: never the credentials themselves).
 local _M = {}
-local ____bounded = require("resty.mtls_pool.bounded")
-local keeps = ____bounded.keeps
-local new_bounded = ____bounded.new_bounded
-local remember = ____bounded.remember
-local ____encode = require("resty.mtls_pool.encode")
-local fields = ____encode.fields
-local hashed = ____encode.hashed
-local MAX_LENGTH = ____encode.MAX_LENGTH
-local ____crypto = require("resty.mtls_pool.crypto")
-local hmac_sha256_hex = ____crypto.hmac_sha256_hex
-local random32 = ____crypto.random32
-local sha256_hex = ____crypto.sha256_hex
-local ____identity = require("resty.mtls_pool.identity")
-local options_identity = ____identity.options_identity
-local ____target = require("resty.mtls_pool.target")
-local new_target = ____target.new_target
-local resolve = ____target.resolve
+local bounded = require("resty.mtls_pool.bounded")
+local keeps = bounded.keeps
+local new_bounded = bounded.new_bounded
+local remember = bounded.remember
+local encode = require("resty.mtls_pool.encode")
+local fields = encode.fields
+local hashed = encode.hashed
+local MAX_LENGTH = encode.MAX_LENGTH
+local crypto = require("resty.mtls_pool.crypto")
+local hmac_sha256_hex = crypto.hmac_sha256_hex
+local random32 = crypto.random32
+local sha256_hex = crypto.sha256_hex
+local identity_module = require("resty.mtls_pool.identity")
+local options_identity = identity_module.options_identity
+local target_module = require("resty.mtls_pool.target")
+local new_target = target_module.new_target
+local resolve = target_module.resolve
 -- Per-worker secret for the credentials digest: names only need to agree within a worker.
 local credentials_key
 --- Digests of recent credentials, so that building a name does no HMAC.

@@ -2,9 +2,9 @@
 -- where to connect, whether and how to do TLS, and which proxy to go through.
 -- Pure Lua: no ngx, no FFI. Every user value is checked, since callers are plain Lua.
 local _M = {}
-local ____bounded = require("resty.mtls_pool.bounded")
-local new_bounded = ____bounded.new_bounded
-local remember = ____bounded.remember
+local bounded = require("resty.mtls_pool.bounded")
+local new_bounded = bounded.new_bounded
+local remember = bounded.remember
 local byte = string.byte
 local find = string.find
 local lower = string.lower

@@ -2,12 +2,12 @@
 -- SHA-256 of the leaf certificate's DER, after X509_check_private_key.
 local _M = {}
 local ffi = require("ffi")
-local ____crypto = require("resty.mtls_pool.crypto")
-local hex32 = ____crypto.hex32
-local unavailable = ____crypto.unavailable
-local ____messages = require("resty.mtls_pool.identity.messages")
-local EMPTY_CHAIN = ____messages.EMPTY_CHAIN
-local KEY_MISMATCH = ____messages.KEY_MISMATCH
+local crypto = require("resty.mtls_pool.crypto")
+local hex32 = crypto.hex32
+local unavailable = crypto.unavailable
+local messages = require("resty.mtls_pool.identity.messages")
+local EMPTY_CHAIN = messages.EMPTY_CHAIN
+local KEY_MISMATCH = messages.KEY_MISMATCH
 local C = ffi.C
 local ffi_string = ffi.string
 local md_buffer = ffi.new("unsigned char[?]", 64)

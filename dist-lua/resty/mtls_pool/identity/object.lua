@@ -2,10 +2,10 @@
 -- reused during the worker's life. Secure without any digest, but only requests that pass the
 -- very same cdata objects share pooled connections. identity.ts keeps the token per pair.
 local _M = {}
-local ____crypto = require("resty.mtls_pool.crypto")
-local unavailable = ____crypto.unavailable
-local ____ffi = require("resty.mtls_pool.identity.ffi")
-local check_possession = ____ffi.check_possession
+local crypto = require("resty.mtls_pool.crypto")
+local unavailable = crypto.unavailable
+local ffi_module = require("resty.mtls_pool.identity.ffi")
+local check_possession = ffi_module.check_possession
 local last_token = 0
 local function load()
     return nil

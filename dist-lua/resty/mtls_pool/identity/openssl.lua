@@ -3,11 +3,11 @@
 -- Uses chain:count() and chain:index(), not `#chain`, which needs LUAJIT_ENABLE_LUA52COMPAT.
 local _M = {}
 local ffi = require("ffi")
-local ____crypto = require("resty.mtls_pool.crypto")
-local hex32 = ____crypto.hex32
-local ____messages = require("resty.mtls_pool.identity.messages")
-local EMPTY_CHAIN = ____messages.EMPTY_CHAIN
-local KEY_MISMATCH = ____messages.KEY_MISMATCH
+local crypto = require("resty.mtls_pool.crypto")
+local hex32 = crypto.hex32
+local messages = require("resty.mtls_pool.identity.messages")
+local EMPTY_CHAIN = messages.EMPTY_CHAIN
+local KEY_MISMATCH = messages.KEY_MISMATCH
 local cast = ffi.cast
 local gc = ffi.gc
 local match = string.match
