@@ -166,6 +166,16 @@ class ReadablePrinter extends tstl.LuaPrinter {
     return chunks;
   }
 
+  /** 'say "this"' rather than "say \\"this\\"": single quotes for a string with double quotes in it. */
+  public override printStringLiteral(expression: tstl.StringLiteral): Printed {
+    const text = expression.value;
+    if (!text.includes('"') || text.includes("'")) {
+      return super.printStringLiteral(expression);
+    }
+    const double = tstl.escapeString(text);
+    return this.createSourceNode(expression, "'" + double.slice(1, -1).replace(/\\"/g, '"') + "'");
+  }
+
   public override printIdentifier(expression: tstl.Identifier): Printed {
     if (expression.text === "____exports") {
       return this.createSourceNode(expression, "_M");

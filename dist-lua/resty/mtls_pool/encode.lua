@@ -30,7 +30,7 @@ local function escape_byte(c)
 end
 local function escape(value)
     if value == "" then
-        return "\"\""
+        return '""'
     end
     local unsafe_at = find(value, UNSAFE)
     if unsafe_at == nil then

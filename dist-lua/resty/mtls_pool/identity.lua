@@ -147,7 +147,7 @@ local function configure(options)
     end
     local name = ____options_provider_0
     if name ~= "auto" and name ~= "openssl" and name ~= "ffi" and name ~= "object" then
-        return nil, "bad provider: \"auto\", \"openssl\", \"ffi\" or \"object\" expected, got "
+        return nil, 'bad provider: "auto", "openssl", "ffi" or "object" expected, got '
             .. tostring(name)
     end
     if name ~= "auto" then

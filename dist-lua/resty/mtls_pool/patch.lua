@@ -9,7 +9,7 @@ local patched = setmetatable({}, {__mode = "k"})
 -- Idempotent; the other call forms (host, port[, opts] and "unix:" paths) are untouched.
 local function patch(http)
     if type(http) ~= "table" or type(http.connect) ~= "function" then
-        return nil, "bad http module: expected the table require(\"resty.http\") returns"
+        return nil, 'bad http module: expected the table require("resty.http") returns'
     end
     if patched[http] then
         return http, nil

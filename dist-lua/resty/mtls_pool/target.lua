@@ -178,8 +178,8 @@ function _M.resolve(options, default_proxy_opts, out)
     end
     if scheme ~= nil and scheme ~= "http" and scheme ~= "https" then
         return type(scheme) == "string"
-            and "bad scheme: \"http\" or \"https\" expected, got \"" .. scheme .. "\""
-            or bad("scheme", "\"http\" or \"https\"", scheme)
+            and 'bad scheme: "http" or "https" expected, got "' .. scheme .. '"'
+            or bad("scheme", '"http" or "https"', scheme)
     end
     -- find() and not sub(host, 1, 5): the substring would be made and interned on every call.
     local unix_at = find(host, "unix:", 1, true)
