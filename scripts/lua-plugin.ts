@@ -144,7 +144,60 @@ function identifiers(file: ts.SourceFile): Set<string> {
   return found;
 }
 
+/** `_M.name = value`: one line of a module's export list. */
+function isExport(statement: Statement | undefined): boolean {
+  if (statement === undefined || !tstl.isAssignmentStatement(statement)) return false;
+  const target = statement.left[0];
+  return tstl.isTableIndexExpression(target) && tstl.isIdentifier(target.table) && target.table.text === "____exports";
+}
+
 class ReadablePrinter extends tstl.LuaPrinter {
+  private previousTopLevel: Statement | undefined;
+  private previousWasImport = false;
+  private readonly modules = new Set<string>();
+
+  /** `local m = require(...)`, or `local a = m.a` for one of our modules: the import block. */
+  private isImport(statement: Statement): boolean {
+    if (!tstl.isVariableDeclarationStatement(statement) || statement.left.length !== 1) return false;
+    const value = statement.right?.[0];
+    if (value === undefined) return false;
+    if (tstl.isCallExpression(value) && tstl.isIdentifier(value.expression) && value.expression.text === "require") {
+      // The project's own modules (relative paths until TypeScriptToLua resolves them after
+      // printing) are imported by name, `local a = m.a` following; ffi and the
+      // like are used as tables.
+      const [path] = value.params;
+      if (path !== undefined && tstl.isStringLiteral(path) && path.value.startsWith(".")) {
+        this.modules.add(statement.left[0].text);
+      }
+      return true;
+    }
+    return tstl.isTableIndexExpression(value) && tstl.isIdentifier(value.table) && this.modules.has(value.table.text);
+  }
+
+  /**
+   * A blank line, at the top level of a file, after the imports and before a commented
+   * statement, a function, the export list and the final return, as hand-written modules are
+   * spaced.
+   */
+  public override printStatement(statement: Statement): Printed {
+    const previous = this.previousTopLevel;
+    const topLevel = this.currentIndent === "";
+    const afterImports = topLevel && this.previousWasImport && !this.isImport(statement);
+    if (topLevel) {
+      this.previousTopLevel = statement;
+      this.previousWasImport = this.isImport(statement);
+    }
+    const printed = super.printStatement(statement);
+    const apart =
+      statement.leadingComments !== undefined ||
+      ((tstl.isVariableDeclarationStatement(statement) || tstl.isAssignmentStatement(statement)) &&
+        tstl.isFunctionDefinition(statement)) ||
+      tstl.isReturnStatement(statement) ||
+      afterImports ||
+      (isExport(statement) && !isExport(previous));
+    return topLevel && previous !== undefined && apart ? this.concatNodes("\n", printed) : printed;
+  }
+
   /**
    * Arguments and table fields on one line when they fit, else one per line (TypeScriptToLua
    * goes by the kind of expression: any call among the arguments spread them over lines, and a

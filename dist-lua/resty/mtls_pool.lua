@@ -23,10 +23,12 @@ local _M = {}
 local identity = require("resty.mtls_pool.identity")
 local name = require("resty.mtls_pool.name")
 local patcher = require("resty.mtls_pool.patch")
+
 _M._VERSION = "0.1.0"
 _M.pool_name = name.pool_name
 _M.client_identity = identity.client_identity
 _M.configure = identity.configure
 _M.provider = identity.provider
 _M.patch = patcher.patch
+
 return _M

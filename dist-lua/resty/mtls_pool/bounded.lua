@@ -6,15 +6,18 @@
 -- keeps() apply that rule, so callers never check a key's length themselves.
 local _M = {}
 local LONGEST_KEY = 255
+
 --- An empty cache of at most `max` entries. `count` is the number of entries stored since the
 -- cache was last emptied (a replaced key counts again).
 local function new_bounded(max)
     return {entries = {}, count = 0, max = max}
 end
+
 --- Whether a cache keeps entries under `key`: not for strings longer than LONGEST_KEY.
 local function keeps(key)
     return type(key) ~= "string" or #key <= LONGEST_KEY
 end
+
 --- cache[key] = value, emptying the cache first when it is full; a key keeps() refuses is not kept.
 local function remember(cache, key, value)
     if not keeps(key) then
@@ -27,7 +30,9 @@ local function remember(cache, key, value)
     cache.entries[key] = value
     cache.count = cache.count + 1
 end
+
 _M.new_bounded = new_bounded
 _M.keeps = keeps
 _M.remember = remember
+
 return _M

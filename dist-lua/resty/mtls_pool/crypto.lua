@@ -6,6 +6,7 @@ local _M = {}
 local ffi = require("ffi")
 local libcrypto = require("resty.mtls_pool.include.libcrypto")
 local DECLARATIONS = libcrypto.DECLARATIONS
+
 local C = ffi.C
 local ffi_string = ffi.string
 local byte = string.byte
@@ -13,17 +14,21 @@ local format = string.format
 local rep = string.rep
 local SHA256_LENGTH = 32
 local HEX_FORMAT = rep("%02x", SHA256_LENGTH)
+
 -- One cdef per function: lua-resty-openssl or lua-resty-string may have declared some of them
 -- already, with typed pointers. LuaJIT refuses a redefinition, and the existing declaration
 -- accepts our `void *` arguments, so a failed cdef here is expected and harmless.
 for _, declaration in pairs(DECLARATIONS) do
     pcall(ffi.cdef, declaration)
 end
+
 local function lookup(name)
     return ffi.C[name]
 end
+
 -- nil: not checked yet; false: every function resolved; a string: why libcrypto is unusable.
 local problem
+
 --- Why the libcrypto functions cannot be called in this process, or nil when they can.
 -- Resolves every declared function once, on first call: a missing one makes the FFI paths
 -- unavailable (and `auto` choose another identity provider) instead of raising when called.
@@ -43,10 +48,12 @@ local function unavailable()
     end
     return problem
 end
+
 -- Output buffers shared by every call: nothing here yields, so one per worker is enough.
 local md_buffer = ffi.new("unsigned char[?]", 64)
 local random_buffer = ffi.new("unsigned char[?]", 32)
 local sha256_md
+
 local function md()
     if sha256_md == nil then
         local err = unavailable()
@@ -57,10 +64,12 @@ local function md()
     end
     return sha256_md, nil
 end
+
 --- Lowercase hex of a 32-byte binary string.
 local function hex32(binary)
     return format(HEX_FORMAT, byte(binary, 1, SHA256_LENGTH))
 end
+
 --- Lowercase hex SHA-256 of `data`.
 local function sha256_hex(data)
     local evp_md, err = md()
@@ -73,6 +82,7 @@ local function sha256_hex(data)
     end
     return hex32(ffi_string(md_buffer, SHA256_LENGTH)), nil
 end
+
 --- Lowercase hex HMAC-SHA-256 of `data` under `key`.
 local function hmac_sha256_hex(key, data)
     local evp_md, err = md()
@@ -85,6 +95,7 @@ local function hmac_sha256_hex(key, data)
     end
     return hex32(ffi_string(md_buffer, SHA256_LENGTH)), nil
 end
+
 --- 32 bytes from the OpenSSL CSPRNG.
 local function random32()
     local err = unavailable()
@@ -97,6 +108,7 @@ local function random32()
     end
     return ffi_string(random_buffer, 32), nil
 end
+
 --- Empties this thread's OpenSSL error queue, where a failed TLS operation may have left errors
 -- that ngx_lua would otherwise log as "[alert] ignoring stale global SSL error" later.
 local function clear_errors()
@@ -104,10 +116,12 @@ local function clear_errors()
         C.ERR_clear_error()
     end
 end
+
 _M.unavailable = unavailable
 _M.hex32 = hex32
 _M.sha256_hex = sha256_hex
 _M.hmac_sha256_hex = hmac_sha256_hex
 _M.random32 = random32
 _M.clear_errors = clear_errors
+
 return _M

@@ -11,6 +11,7 @@ local _M = {}
 local bounded = require("resty.mtls_pool.bounded")
 local new_bounded = bounded.new_bounded
 local remember = bounded.remember
+
 local concat = table.concat
 local byte = string.byte
 local find = string.find
@@ -19,15 +20,20 @@ local gsub = string.gsub
 local sub = string.sub
 local VERSION = "mtls1"
 local HASHED_PREFIX = "mtls1~"
+
 --- Longest name kept as is; longer ones are hashed.
 local MAX_LENGTH = 512
+
 --- How much of a hashed name's original stays readable, for debugging.
 local HEAD_LENGTH = 160
+
 -- Explicit ranges, not %w: that class follows the C locale.
 local UNSAFE = "[^0-9A-Za-z._:/%[%]%-]"
+
 local function escape_byte(c)
     return format("%%%02X", byte(c))
 end
+
 local function escape(value)
     if value == "" then
         return '""'
@@ -39,9 +45,11 @@ local function escape(value)
     local escaped = gsub(value, UNSAFE, escape_byte)
     return escaped
 end
+
 -- Tokens of recent strings and numbers, so that building a name costs table lookups rather
 -- than pattern scans (string.find with a pattern also stops LuaJIT's trace compiler).
 local tokens = new_bounded(1024)
+
 --- The token for one field value; see the module comment.
 local function token(value)
     if value == nil then
@@ -58,8 +66,10 @@ local function token(value)
     remember(tokens, value, fresh)
     return fresh
 end
+
 -- Reused for every name: a name is built without yielding, so one buffer per worker is safe.
 local parts = {VERSION}
+
 --- The unbounded name for one field tuple. Field order is part of the format: changing it
 -- means a new VERSION.
 local function fields(scheme, host, port, ssl, server_name, verify, proxy_uri, proxy_credentials, identity)
@@ -74,16 +84,19 @@ local function fields(scheme, host, port, ssl, server_name, verify, proxy_uri, p
     parts[10] = token(identity)
     return concat(parts, "|")
 end
+
 --- The stand-in for a name longer than MAX_LENGTH: HASHED_PREFIX, the hex SHA-256 of the
 -- whole name, "|" and the first HEAD_LENGTH bytes after the version.
 local function hashed(name, sha256_hex)
     return HASHED_PREFIX .. sha256_hex .. "|"
         .. sub(name, #VERSION + 2, #VERSION + 1 + HEAD_LENGTH)
 end
+
 _M.VERSION = VERSION
 _M.HASHED_PREFIX = HASHED_PREFIX
 _M.MAX_LENGTH = MAX_LENGTH
 _M.token = token
 _M.fields = fields
 _M.hashed = hashed
+
 return _M

@@ -31,15 +31,19 @@ local name_for = name_module.name_for
 local target_module = require("resty.mtls_pool.target")
 local new_target = target_module.new_target
 local resolve = target_module.resolve
+
 local ngx_log = ngx.log
 local DEBUG = ngx.DEBUG
 local match = string.match
+
 -- connect() resolves into this table and copies what it needs into locals before it yields.
 local target = new_target()
+
 -- ngx_lua reads pool, pool_size and backlog when connect() is called, before it yields, so
 -- one table serves every call.
 local tcp_options = {}
 local MAX_PROXY_HEADER_LINES = 100
+
 --- Sends CONNECT host:port through a fresh proxy connection; an error, or nil.
 local function open_tunnel(sock, destination, authorization)
     local request = "CONNECT " .. destination .. " HTTP/1.1\r\nHost: " .. destination .. "\r\n"
@@ -78,12 +82,14 @@ local function open_tunnel(sock, destination, authorization)
     end
     return "failed to establish a tunnel through a proxy: too many response headers"
 end
+
 --- Closes the socket so that nothing half-open goes back to the pool; returns nil, err.
 local function fail(sock, err)
     sock:close()
     clear_errors()
     return nil, err
 end
+
 --- tcpsock:sslhandshake, made safe against lua-resty-core before 0.1.27 (Debian 12 ships 0.1.25):
 -- when a handshake that fails verification completes without yielding, it raises "assertion
 -- failed!", and with ssl_reused_session = false it returns true on the socket it closed.
@@ -102,6 +108,7 @@ local function checked_handshake(sock, reused_session, server_name, verify, send
     end
     return session, nil
 end
+
 local function connect(httpc, options)
     local sock = httpc.sock
     if sock == nil then
@@ -216,4 +223,5 @@ local function connect(httpc, options)
     return true, nil, ssl_session
 end
 local _M = connect
+
 return _M

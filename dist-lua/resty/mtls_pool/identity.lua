@@ -5,6 +5,7 @@ local _M = {}
 local ffi_provider = require("resty.mtls_pool.identity.ffi")
 local object_provider = require("resty.mtls_pool.identity.object")
 local openssl_provider = require("resty.mtls_pool.identity.openssl")
+
 local ngx_log = ngx.log
 local INFO = ngx.INFO
 local WARN = ngx.WARN
@@ -14,18 +15,21 @@ local PROVIDERS = {
     object = {name = "object", load = object_provider.load, identity = object_provider.identity}
 }
 local WEAK_KEYS = {__mode = "k"}
+
 --- cert object -> key object -> identity; weak both ways so parsed certificates can be freed.
 local function new_cache()
     return setmetatable({}, WEAK_KEYS)
 end
 local configured = "auto"
 local active
+
 -- What the one-time log line says once `active` is first used; nil: nothing to say.
 local notice
 local cache = new_cache()
 local OBJECT_ADVICE = "pooled mTLS connections are then shared only by requests that pass the same cert and key "
     .. "objects: parse certificates once (ngx.ssl.parse_pem_cert in init_by_lua or a module-level "
     .. "cache), not per request"
+
 --- Chooses the provider when none is active yet; returns an error only for a forced one.
 local function choose()
     if active ~= nil then
@@ -71,9 +75,11 @@ local function choose()
     }
     return nil
 end
+
 local function is_cdata(value)
     return type(value) == "cdata"
 end
+
 local function bad_input(what, parser, value)
     local message = "bad " .. what .. ": cdata expected, got " .. type(value)
     if type(value) == "string" then
@@ -82,6 +88,7 @@ local function bad_input(what, parser, value)
     end
     return message
 end
+
 --- The identity for a cert/key pair: "sha256:<64 hex>" (digest providers) or "obj:<n>".
 -- Both must be set; false counts as not set. Errors are returned, never thrown.
 local function client_identity(cert, key)
@@ -128,6 +135,7 @@ local function client_identity(cert, key)
     by_key[pkey] = id
     return id, nil
 end
+
 --- The identity for connect options: nil, nil when neither ssl_client_cert nor
 -- ssl_client_priv_key is set, else as client_identity().
 local function options_identity(cert, key)
@@ -136,6 +144,7 @@ local function options_identity(cert, key)
     end
     return client_identity(cert, key)
 end
+
 --- configure{ provider = "auto" | "openssl" | "ffi" | "object" }: true, or nil, err.
 local function configure(options)
     if type(options) ~= "table" then
@@ -163,6 +172,7 @@ local function configure(options)
     cache = new_cache()
     return true, nil
 end
+
 --- The name of the provider in use (choosing it now if no mTLS use has yet).
 local function provider()
     if choose() ~= nil then
@@ -171,8 +181,10 @@ local function provider()
     end
     return active.name
 end
+
 _M.client_identity = client_identity
 _M.options_identity = options_identity
 _M.configure = configure
 _M.provider = provider
+
 return _M

@@ -19,10 +19,13 @@ local options_identity = identity_module.options_identity
 local target_module = require("resty.mtls_pool.target")
 local new_target = target_module.new_target
 local resolve = target_module.resolve
+
 -- Per-worker secret for the credentials digest: names only need to agree within a worker.
 local credentials_key
+
 --- Digests of recent credentials, so that building a name does no HMAC.
 local credentials_digests = new_bounded(256)
+
 local function credentials_digest(authorization)
     local known = credentials_digests.entries[authorization]
     if known ~= nil then
@@ -42,6 +45,7 @@ local function credentials_digest(authorization)
     remember(credentials_digests, authorization, digest)
     return digest, nil
 end
+
 --- The name for a resolved target and a client identity (nil: no client certificate).
 local function build_name(target, identity)
     -- Over plain http the credentials travel with each request, not with the connection.
@@ -73,6 +77,7 @@ local function build_name(target, identity)
     end
     return hashed(name, digest), nil
 end
+
 -- Names already built, with the fields they were built from: a warm name is a comparison of the
 -- resolved fields, without building, escaping or interning a string. Without a client identity:
 -- host -> Recent; with one: identity -> host -> Recent (`count` counts Recent entries). Apart,
@@ -80,6 +85,7 @@ end
 -- (LuaJIT specialises such a lookup on the table's size and leaves the trace when it changes).
 local without_identity = new_bounded(1024)
 local with_identity = new_bounded(1024)
+
 local function remember_name(target, identity, name)
     if not keeps(target.host) then
         return
@@ -108,6 +114,7 @@ local function remember_name(target, identity, name)
     end
     by_host[target.host] = recent
 end
+
 --- The pool name for a resolved target and client identity, or nil, err. Built once per identity
 -- and target while the cache keeps it; after that, a comparison of the target's fields.
 local function name_for(target, identity)
@@ -128,8 +135,10 @@ local function name_for(target, identity)
     remember_name(target, identity, name)
     return name, nil
 end
+
 -- pool_name() resolves into this table; nothing between resolve and use yields.
 local scratch = new_target()
+
 --- The pool name for httpc:connect options, or nil, err.
 local function pool_name(options, default_proxy_opts)
     local err = resolve(options, default_proxy_opts, scratch)
@@ -146,6 +155,8 @@ local function pool_name(options, default_proxy_opts)
     end
     return name_for(scratch, identity)
 end
+
 _M.name_for = name_for
 _M.pool_name = pool_name
+
 return _M

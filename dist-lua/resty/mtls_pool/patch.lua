@@ -3,8 +3,10 @@
 -- names with the client identity from one line at start-up.
 local _M = {}
 local connect = require("resty.mtls_pool.http_connect")
+
 -- Modules already patched; weak so that patching keeps nothing alive.
 local patched = setmetatable({}, {__mode = "k"})
+
 --- patch(http): makes lua-resty-http's table-form httpc:connect(options) use our connect.
 -- Idempotent; the other call forms (host, port[, opts] and "unix:" paths) are untouched.
 local function patch(http)
@@ -24,5 +26,7 @@ local function patch(http)
     patched[http] = true
     return http, nil
 end
+
 _M.patch = patch
+
 return _M

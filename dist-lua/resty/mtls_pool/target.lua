@@ -5,11 +5,13 @@ local _M = {}
 local bounded = require("resty.mtls_pool.bounded")
 local new_bounded = bounded.new_bounded
 local remember = bounded.remember
+
 local byte = string.byte
 local find = string.find
 local lower = string.lower
 local match = string.match
 local sub = string.sub
+
 function _M.new_target()
     return {
         scheme = nil,
@@ -24,6 +26,7 @@ function _M.new_target()
         proxy_authorization = nil
     }
 end
+
 --- out[key] = value, except that nil is not stored into a key `out` lacks (the table constructor
 -- in new_target does not create nil fields): LuaJIT compiles such a store as a key insertion
 -- (NEWREF), and a handful of them cost more than the rest of resolve().
@@ -32,15 +35,19 @@ local function put(out, key, value)
         out[key] = value
     end
 end
+
 -- "."
 local DOT = 46
 local SPACE = 32
 local TAB = 9
+
 -- "["
 local LEFT_BRACKET = 91
+
 local function bad(what, expected, value)
     return "bad " .. what .. ": " .. expected .. " expected, got " .. type(value)
 end
+
 --- A port number or numeric string, as an integer from 1 to 65535, else nil.
 local function valid_port(value)
     local port = tonumber(value)
@@ -51,9 +58,11 @@ local function valid_port(value)
 end
 local MAX_SERVER_NAME = 255
 local DEL = 127
+
 -- Strings found free of control bytes: the byte loop runs once per distinct host, SNI or
 -- credentials, not on every call (an inner loop costs the caller's trace an exit per call).
 local checked = new_bounded(1024)
+
 --- Whether `value` holds a control byte: a byte loop, since LuaJIT compiles no pattern search.
 local function has_control(value)
     if checked.entries[value] ~= nil then
@@ -72,9 +81,11 @@ local function has_control(value)
     remember(checked, value, true)
     return false
 end
+
 local function is_blank(c)
     return c == SPACE or c == TAB
 end
+
 --- Whether `no_proxy` exempts `host`, as lua-resty-http 0.17 decides it: "*" exempts every host;
 -- otherwise a comma-separated list whose entries (a leading "." ignored) match the host itself
 -- or, when the entry has a dot, any domain the host is under. Unlike upstream, blanks around
@@ -122,8 +133,10 @@ local function exempt(host, no_proxy)
     return false
 end
 local PROXY_URI_FORM = "expected http://host[:port]"
+
 -- Proxy URIs already parsed: string.match is not compiled by LuaJIT, and a proxy rarely changes.
 local proxy_addresses = new_bounded(256)
+
 --- The host and port of an http proxy URI, or an error message.
 local function proxy_address(uri)
     local known = proxy_addresses.entries[uri]
@@ -160,6 +173,7 @@ local function proxy_address(uri)
     remember(proxy_addresses, uri, address)
     return address
 end
+
 --- Fills `out` from `options` (and `default_proxy_opts` when options.proxy_opts is nil).
 -- Returns an error message, or nil on success.
 function _M.resolve(options, default_proxy_opts, out)
@@ -277,4 +291,5 @@ function _M.resolve(options, default_proxy_opts, out)
     put(out, "proxy_authorization", authorization)
     return nil
 end
+
 return _M

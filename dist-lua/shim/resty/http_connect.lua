@@ -2,5 +2,7 @@
 -- lua-resty-http in lua_package_path and its `require "resty.http_connect"` gets our connect:
 -- an unmodified lua-resty-http then names its pools by client identity.
 local connect = require("resty.mtls_pool.http_connect")
+
 local _M = connect
+
 return _M

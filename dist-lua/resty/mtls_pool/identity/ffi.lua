@@ -8,14 +8,17 @@ local unavailable = crypto.unavailable
 local messages = require("resty.mtls_pool.identity.messages")
 local EMPTY_CHAIN = messages.EMPTY_CHAIN
 local KEY_MISMATCH = messages.KEY_MISMATCH
+
 local C = ffi.C
 local ffi_string = ffi.string
 local md_buffer = ffi.new("unsigned char[?]", 64)
 local length_buffer = ffi.new("unsigned int[1]")
+
 --- Why this provider cannot run here, or nil.
 local function load()
     return unavailable()
 end
+
 --- The leaf of a chain, or nil when the chain is empty.
 local function leaf_of(cert)
     if C.OPENSSL_sk_num(cert) < 1 then
@@ -23,6 +26,7 @@ local function leaf_of(cert)
     end
     return C.OPENSSL_sk_value(cert, 0)
 end
+
 --- An error when `key` is not the private key of the chain's leaf, else nil.
 -- Also used by the object provider when libcrypto is there.
 local function check_possession(cert, key)
@@ -37,6 +41,7 @@ local function check_possession(cert, key)
     end
     return nil
 end
+
 local function identity(cert, key)
     local err = check_possession(cert, key)
     if err ~= nil then
@@ -49,7 +54,9 @@ local function identity(cert, key)
     end
     return "sha256:" .. hex32(ffi_string(md_buffer, 32)), nil
 end
+
 _M.load = load
 _M.check_possession = check_possession
 _M.identity = identity
+
 return _M

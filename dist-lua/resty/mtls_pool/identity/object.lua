@@ -6,10 +6,13 @@ local crypto = require("resty.mtls_pool.crypto")
 local unavailable = crypto.unavailable
 local ffi_module = require("resty.mtls_pool.identity.ffi")
 local check_possession = ffi_module.check_possession
+
 local last_token = 0
+
 local function load()
     return nil
 end
+
 local function identity(cert, key)
     -- With libcrypto at hand, refuse a mismatched key now; without it the handshake refuses it.
     if unavailable() == nil then
@@ -21,6 +24,8 @@ local function identity(cert, key)
     last_token = last_token + 1
     return "obj:" .. tostring(last_token), nil
 end
+
 _M.load = load
 _M.identity = identity
+
 return _M

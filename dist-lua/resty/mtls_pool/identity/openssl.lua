@@ -8,16 +8,19 @@ local hex32 = crypto.hex32
 local messages = require("resty.mtls_pool.identity.messages")
 local EMPTY_CHAIN = messages.EMPTY_CHAIN
 local KEY_MISMATCH = messages.KEY_MISMATCH
+
 local cast = ffi.cast
 local gc = ffi.gc
 local match = string.match
 local chain_lib
 local pkey_lib
+
 --- The first line of a require() error, without its trailing colon.
 local function first_line(message)
     local line = match(tostring(message), "^([^\n]-):?\n")
     return line or tostring(message)
 end
+
 --- Requires lua-resty-openssl; returns why it cannot be used, or nil.
 local function load()
     if chain_lib ~= nil then
@@ -35,6 +38,7 @@ local function load()
     pkey_lib = pkey
     return nil
 end
+
 local function identity(cert, key)
     local chain, chain_err = chain_lib.dup(cast("OPENSSL_STACK*", cert))
     if chain == nil then
@@ -60,6 +64,8 @@ local function identity(cert, key)
     end
     return "sha256:" .. hex32(digest), nil
 end
+
 _M.load = load
 _M.identity = identity
+
 return _M

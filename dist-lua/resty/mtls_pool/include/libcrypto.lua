@@ -7,6 +7,7 @@
 -- Pointers are `void *` on purpose: the cdata ngx.ssl hands us are `void *`, and lua-resty-openssl
 -- or lua-resty-string may have declared the same functions with typed pointers already.
 local _M = {}
+
 _M.DECLARATIONS = {
     OPENSSL_sk_num = "int OPENSSL_sk_num(const void *stack);",
     OPENSSL_sk_value = "void *OPENSSL_sk_value(const void *stack, int i);",
@@ -20,4 +21,5 @@ _M.DECLARATIONS = {
     ERR_clear_error = "void ERR_clear_error(void);",
     RAND_bytes = "int RAND_bytes(unsigned char *buf, int num);"
 }
+
 return _M
