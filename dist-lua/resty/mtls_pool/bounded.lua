@@ -5,13 +5,26 @@ local ____exports = {}
 -- rebuild per entry in use, and no per-entry bookkeeping is done on a hit. Callers do not keep
 -- string keys longer than LONGEST_KEY: those are recomputed on every call.
 local LONGEST_KEY = 255
-local function new_bounded(max)
-    return {entries = {}, count = 0, max = max}
+local WEAK_KEYS = {__mode = "k"}
+local function empty(weak)
+    local entries = {}
+    return weak and setmetatable(entries, WEAK_KEYS) or entries
+end
+local function new_bounded(max, weak)
+    if weak == nil then
+        weak = false
+    end
+    return {
+        entries = empty(weak),
+        count = 0,
+        max = max,
+        weak = weak
+    }
 end
 --- cache[key] = value, emptying the cache first when it is full.
 local function remember(cache, key, value)
     if cache.count >= cache.max then
-        cache.entries = {}
+        cache.entries = empty(cache.weak)
         cache.count = 0
     end
     cache.entries[key] = value

@@ -6,6 +6,7 @@ local openssl_provider = require("resty.mtls_pool.identity.openssl")
 -- use (resty.openssl, then the built-in FFI, then object tokens), logs that choice once per
 -- worker when it costs something, and caches the identity per (cert, key) object pair.
 local ngx_log = ngx.log
+local DEBUG = ngx.DEBUG
 local INFO = ngx.INFO
 local WARN = ngx.WARN
 local PROVIDERS = {openssl = {name = "openssl", load = openssl_provider.load, identity = openssl_provider.identity}, ffi = {name = "ffi", load = ffi_provider.load, identity = ffi_provider.identity}, object = {name = "object", load = object_provider.load, identity = object_provider.identity}}
@@ -54,12 +55,19 @@ end
 local function is_cdata(value)
     return type(value) == "cdata"
 end
+--- lua-resty-http's own message for the same refusal, and a hint at DEBUG for PEM strings.
 local function bad_input(what, parser, value)
-    local message = (("bad " .. what) .. ": cdata expected, got ") .. type(value)
     if type(value) == "string" then
-        message = message .. (" (parse the PEM once with ngx.ssl." .. parser) .. "() and pass the result)"
+        ngx_log(
+            DEBUG,
+            "mtls_pool: ",
+            what,
+            " is a string: parse the PEM once with ngx.ssl.",
+            parser,
+            "() and pass the result"
+        )
     end
-    return message
+    return (("bad " .. what) .. ": cdata expected, got ") .. type(value)
 end
 --- The identity for a cert/key pair: "sha256:<64 hex>" (digest providers) or "obj:<n>".
 -- Both must be set; false counts as not set. Errors are returned, never thrown.

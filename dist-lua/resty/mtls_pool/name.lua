@@ -7,6 +7,7 @@ local ____encode = require("resty.mtls_pool.encode")
 local fields = ____encode.fields
 local hashed = ____encode.hashed
 local MAX_LENGTH = ____encode.MAX_LENGTH
+local namespaced = ____encode.namespaced
 local ____crypto = require("resty.mtls_pool.crypto")
 local hmac_sha256_hex = ____crypto.hmac_sha256_hex
 local random32 = ____crypto.random32
@@ -18,7 +19,8 @@ local new_target = ____target.new_target
 local resolve = ____target.resolve
 --- pool_name(options, default_proxy_opts): the cosocket pool name for a set of httpc:connect
 -- options. Adds to lua-resty-http's fields the proven client identity, and the https proxy
--- credentials as a keyed digest (names get logged: never the credentials themselves).
+-- credentials as a keyed digest (names get logged: never the credentials themselves). A
+-- caller's options.pool is a namespace: identity, TLS fields and credentials still separate.
 local credentials_key
 --- Digests of recent credentials, so that building a name does no HMAC.
 local credentials_digests = new_bounded(256)
@@ -43,8 +45,9 @@ local function credentials_digest(authorization)
     end
     return digest, nil
 end
---- The name for a resolved target and a client identity (nil: no client certificate).
-local function build_name(target, identity)
+--- The name for a resolved target and a client identity (nil: no client certificate), inside
+-- the caller's pool `pool` when it is not nil.
+local function build_name(target, identity, pool)
     local credentials
     if target.ssl and target.proxy_authorization ~= nil then
         local digest, err = credentials_digest(target.proxy_authorization)
@@ -53,7 +56,7 @@ local function build_name(target, identity)
         end
         credentials = digest
     end
-    local name = fields(
+    local name = pool == nil and fields(
         target.scheme,
         target.host,
         target.port,
@@ -61,6 +64,13 @@ local function build_name(target, identity)
         target.server_name,
         target.verify,
         target.proxy_uri,
+        credentials,
+        identity
+    ) or namespaced(
+        pool,
+        target.ssl,
+        target.server_name,
+        target.verify,
         credentials,
         identity
     )
@@ -75,11 +85,12 @@ local function build_name(target, identity)
 end
 local without_identity = new_bounded(1024)
 local with_identity = new_bounded(1024)
-local function remember_name(target, identity, name)
+local function remember_name(target, identity, pool, name)
     if #target.host > LONGEST_KEY then
         return
     end
     local recent = {
+        pool = pool,
         scheme = target.scheme,
         port = target.port,
         ssl = target.ssl,
@@ -102,29 +113,41 @@ local function remember_name(target, identity, name)
     end
     by_host[target.host] = recent
 end
---- name_for's answer, built once per identity and target while the cache keeps it.
-local function name_for(target, identity)
+--- The pool name for a resolved target, a client identity (nil: none) and the caller's pool (nil:
+-- none), built once per identity, target and pool while the cache keeps it.
+local function name_for(target, identity, pool)
     local by_host = identity == nil and without_identity.entries or with_identity.entries[identity]
     local last
     if by_host ~= nil then
         last = by_host[target.host]
     end
-    if last ~= nil and last.scheme == target.scheme and last.port == target.port and last.ssl == target.ssl and last.server_name == target.server_name and last.verify == target.verify and last.proxy_uri == target.proxy_uri and last.proxy_authorization == target.proxy_authorization then
+    if last ~= nil and last.pool == pool and last.scheme == target.scheme and last.port == target.port and last.ssl == target.ssl and last.server_name == target.server_name and last.verify == target.verify and last.proxy_uri == target.proxy_uri and last.proxy_authorization == target.proxy_authorization then
         return last.name, nil
     end
-    local name, err = build_name(target, identity)
+    local name, err = build_name(target, identity, pool)
     if name == nil then
         return nil, err
     end
-    remember_name(target, identity, name)
+    remember_name(target, identity, pool, name)
     return name, nil
 end
 local scratch = new_target()
+--- options.pool checked: a string or nil; the error message otherwise.
+local function caller_pool(pool)
+    if pool == nil or type(pool) == "string" then
+        return pool, nil
+    end
+    return nil, "bad pool: string expected, got " .. type(pool)
+end
 --- The pool name for httpc:connect options, or nil, err.
 local function pool_name(options, default_proxy_opts)
     local err = resolve(options, default_proxy_opts, scratch)
     if err ~= nil then
         return nil, err
+    end
+    local pool, pool_err = caller_pool(options.pool)
+    if pool_err ~= nil then
+        return nil, pool_err
     end
     local identity
     if scratch.ssl then
@@ -134,8 +157,9 @@ local function pool_name(options, default_proxy_opts)
         end
         identity = id
     end
-    return name_for(scratch, identity)
+    return name_for(scratch, identity, pool)
 end
+____exports.caller_pool = caller_pool
 ____exports.name_for = name_for
 ____exports.pool_name = pool_name
 return ____exports

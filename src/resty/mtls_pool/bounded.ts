@@ -12,16 +12,25 @@ interface Bounded<K extends AnyNotNil, V> {
   /** entries stored since the cache was last emptied (a replaced key counts again) */
   count: number;
   max: number;
+  /** weak keys: an entry goes with its key object (for caches keyed by cdata) */
+  weak: boolean;
 }
 
-function new_bounded<K extends AnyNotNil, V>(max: number): Bounded<K, V> {
-  return { entries: new LuaTable<K, V>(), count: 0, max };
+const WEAK_KEYS = { __mode: "k" as const };
+
+function empty<K extends AnyNotNil, V>(weak: boolean): LuaTable<K, V> {
+  const entries = new LuaTable<K, V>();
+  return weak ? setmetatable(entries, WEAK_KEYS) : entries;
+}
+
+function new_bounded<K extends AnyNotNil, V>(max: number, weak = false): Bounded<K, V> {
+  return { entries: empty<K, V>(weak), count: 0, max, weak };
 }
 
 /** cache[key] = value, emptying the cache first when it is full. */
 function remember<K extends AnyNotNil, V>(cache: Bounded<K, V>, key: K, value: V): void {
   if (cache.count >= cache.max) {
-    cache.entries = new LuaTable<K, V>();
+    cache.entries = empty<K, V>(cache.weak);
     cache.count = 0;
   }
   cache.entries.set(key, value);
