@@ -20,6 +20,8 @@ const TIME_LIMIT_MS = 10 * 60 * 1000;
 // Upstream libraries specs may use; each is the folder holding its `resty/` tree. Specs skip
 // themselves when the variable is unset.
 const OPTIONAL_LIBS = ["LUA_RESTY_OPENSSL_LIB", "LUA_RESTY_STRING_LIB", "LUA_RESTY_HTTP_LIB"];
+// Seeds and sizes of the randomised specs (stateful_random_spec.lua, pool_name_property_spec.lua).
+const SPEC_SETTINGS = ["MTLS_POOL_SEED", "MTLS_POOL_OPS", "PROPERTY_SEED", "PROPERTY_PAIRS"];
 
 class UsageError extends Error {}
 
@@ -101,8 +103,10 @@ async function runBusted(
     const dir = process.env[name];
     return dir ? [[name, dir] as const] : [];
   });
+  const settings = SPEC_SETTINGS.flatMap((name) => (process.env[name] ? [[name, process.env[name]] as const] : []));
   const env: Record<string, string> = {
     ...fixtures.env,
+    ...Object.fromEntries(settings),
     ...Object.fromEntries(libs),
     REPO_ROOT: REPO,
     NGINX_ERROR_LOG: errorLog,

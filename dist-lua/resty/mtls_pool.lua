@@ -9,11 +9,14 @@
 -- Reading the modules (resty/mtls_pool/*.lua), in the order a connect uses them; start with
 -- http_connect, the whole path in one function:
 --   http_connect  connect(httpc, options): resolve, identity, name, then tcpsock:connect with
---                 that pool, the proxy CONNECT, setclientcert and sslhandshake on a new socket
+--                 that pool, the proxy CONNECT, setclientcert and sslhandshake on a new
+--                 connection; every refusal closes the socket
 --   target        resolve(): the options checked, lua-resty-http's defaults applied, no_proxy
 --   identity      client_identity(): checks the cert/key pair, picks a provider (identity/openssl,
 --                 identity/ffi, identity/object), caches the identity per cert/key object
---   name          name_for() / pool_name(): the pool name of a target and identity, cached
+--   name          name_for() / pool_name(): the pool name of a target and identity (inside the
+--                 caller's options.pool, when given), cached
+--   sessions      which pool each TLS session was made in: a session resumes only there
 --   encode        the name's format: one escaped token per field, injective; long names hashed
 --   bounded       the size-bounded caches all of the above use
 --   crypto        SHA-256, HMAC and random bytes over nginx's own libcrypto, declared in

@@ -1,16 +1,26 @@
 --- Bounded caches for what is derived from caller input (tokens, checked strings, credential
--- digests, pool names). A cache forgets everything once it holds `max` entries, so hosts or
--- certificates chosen per request cannot make a worker's memory grow; emptying it costs one
--- rebuild per entry in use, and no per-entry bookkeeping is done on a hit. String keys longer
--- than LONGEST_KEY are not kept (their values are recomputed on every call): remember() and
--- keeps() apply that rule, so callers never check a key's length themselves.
+-- digests, pool names, TLS sessions). A cache forgets everything once it holds `max` entries, so
+-- hosts or certificates chosen per request cannot make a worker's memory grow; emptying it costs
+-- one rebuild per entry in use, and no per-entry bookkeeping is done on a hit. String keys
+-- longer than LONGEST_KEY are not kept (their values are recomputed on every call): remember()
+-- and keeps() apply that rule, so callers never check a key's length themselves.
 local _M = {}
 local LONGEST_KEY = 255
+local WEAK_KEYS = {__mode = "k"}
+
+local function empty(weak)
+    local entries = {}
+    return weak and setmetatable(entries, WEAK_KEYS) or entries
+end
 
 --- An empty cache of at most `max` entries. `count` is the number of entries stored since the
--- cache was last emptied (a replaced key counts again).
-local function new_bounded(max)
-    return {entries = {}, count = 0, max = max}
+-- cache was last emptied (a replaced key counts again); `weak`: weak keys, an entry goes with its
+-- key object (for caches keyed by cdata).
+local function new_bounded(max, weak)
+    if weak == nil then
+        weak = false
+    end
+    return {entries = empty(weak), count = 0, max = max, weak = weak}
 end
 
 --- Whether a cache keeps entries under `key`: not for strings longer than LONGEST_KEY.
@@ -24,7 +34,7 @@ local function remember(cache, key, value)
         return
     end
     if cache.count >= cache.max then
-        cache.entries = {}
+        cache.entries = empty(cache.weak)
         cache.count = 0
     end
     cache.entries[key] = value

@@ -1,12 +1,14 @@
 --- Pool-name encoding: pure string work, no ngx, no FFI.
 --
--- A name is VERSION followed by one token per field, joined with "|". A token is:
+-- A name is VERSION followed by one token per field, joined with "|"; a name inside a caller's
+-- pool (options.pool) is NAMESPACED followed by the caller's name and the TLS fields. A token is:
 --   nil -> "~"    true -> "+"    false -> "!"    "" -> '""'    integer n -> "#n"
 --   a non-empty string -> the string with every byte outside [A-Za-z0-9._:/[]-] written %XX.
 -- No escaped string contains "|", "~", "+", "!", '"' or "#", and no token is empty, so the
 -- token list (and with it the field tuple) can be read back from the name: the encoding is
 -- injective. Names longer than MAX_LENGTH are replaced by HASHED_PREFIX .. sha256(name) ..
--- a readable head; unhashed names start with VERSION .. "|", so the two forms never meet.
+-- a readable head; unhashed names start with VERSION .. "|" or NAMESPACED .. "|", so the three
+-- forms never meet.
 local _M = {}
 local bounded = require("resty.mtls_pool.bounded")
 local new_bounded = bounded.new_bounded
@@ -20,6 +22,7 @@ local gsub = string.gsub
 local sub = string.sub
 local VERSION = "mtls1"
 local HASHED_PREFIX = "mtls1~"
+local NAMESPACED = "mtls1@"
 
 --- Longest name kept as is; longer ones are hashed.
 local MAX_LENGTH = 512
@@ -85,6 +88,22 @@ local function fields(scheme, host, port, ssl, server_name, verify, proxy_uri, p
     return concat(parts, "|")
 end
 
+-- The same, for names inside a caller's pool.
+local namespaced_parts = {NAMESPACED}
+
+--- The unbounded name inside the caller's pool `pool`: the caller chose which hosts and proxies
+-- share it, while TLS, the SNI name, verification, the proxy credentials and the client identity
+-- still separate connections within it.
+local function namespaced(pool, ssl, server_name, verify, proxy_credentials, identity)
+    namespaced_parts[2] = token(pool)
+    namespaced_parts[3] = token(ssl)
+    namespaced_parts[4] = token(server_name)
+    namespaced_parts[5] = token(verify)
+    namespaced_parts[6] = token(proxy_credentials)
+    namespaced_parts[7] = token(identity)
+    return concat(namespaced_parts, "|")
+end
+
 --- The stand-in for a name longer than MAX_LENGTH: HASHED_PREFIX, the hex SHA-256 of the
 -- whole name, "|" and the first HEAD_LENGTH bytes after the version.
 local function hashed(name, sha256_hex)
@@ -94,9 +113,11 @@ end
 
 _M.VERSION = VERSION
 _M.HASHED_PREFIX = HASHED_PREFIX
+_M.NAMESPACED = NAMESPACED
 _M.MAX_LENGTH = MAX_LENGTH
 _M.token = token
 _M.fields = fields
+_M.namespaced = namespaced
 _M.hashed = hashed
 
 return _M

@@ -7,6 +7,7 @@ local object_provider = require("resty.mtls_pool.identity.object")
 local openssl_provider = require("resty.mtls_pool.identity.openssl")
 
 local ngx_log = ngx.log
+local DEBUG = ngx.DEBUG
 local INFO = ngx.INFO
 local WARN = ngx.WARN
 local PROVIDERS = {
@@ -80,13 +81,19 @@ local function is_cdata(value)
     return type(value) == "cdata"
 end
 
+--- lua-resty-http's own message for the same refusal, and a hint at DEBUG for PEM strings.
 local function bad_input(what, parser, value)
-    local message = "bad " .. what .. ": cdata expected, got " .. type(value)
     if type(value) == "string" then
-        message = message .. " (parse the PEM once with ngx.ssl." .. parser
-            .. "() and pass the result)"
+        ngx_log(
+            DEBUG,
+            "mtls_pool: ",
+            what,
+            " is a string: parse the PEM once with ngx.ssl.",
+            parser,
+            "() and pass the result"
+        )
     end
-    return message
+    return "bad " .. what .. ": cdata expected, got " .. type(value)
 end
 
 --- The identity for a cert/key pair: "sha256:<64 hex>" (digest providers) or "obj:<n>".

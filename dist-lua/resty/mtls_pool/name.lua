@@ -1,6 +1,7 @@
 --- pool_name(options, default_proxy_opts): the cosocket pool name for a set of httpc:connect
 -- options. Adds to lua-resty-http's fields the proven client identity, and the https proxy
--- credentials as a keyed digest (names get logged: never the credentials themselves).
+-- credentials as a keyed digest (names get logged: never the credentials themselves). A
+-- caller's options.pool is a namespace: identity, TLS fields and credentials still separate.
 local _M = {}
 local bounded = require("resty.mtls_pool.bounded")
 local keeps = bounded.keeps
@@ -10,6 +11,7 @@ local encode = require("resty.mtls_pool.encode")
 local fields = encode.fields
 local hashed = encode.hashed
 local MAX_LENGTH = encode.MAX_LENGTH
+local namespaced = encode.namespaced
 local crypto = require("resty.mtls_pool.crypto")
 local hmac_sha256_hex = crypto.hmac_sha256_hex
 local random32 = crypto.random32
@@ -46,8 +48,9 @@ local function credentials_digest(authorization)
     return digest, nil
 end
 
---- The name for a resolved target and a client identity (nil: no client certificate).
-local function build_name(target, identity)
+--- The name for a resolved target and a client identity (nil: no client certificate), inside
+-- the caller's pool `pool` when it is not nil.
+local function build_name(target, identity, pool)
     -- Over plain http the credentials travel with each request, not with the connection.
     local credentials
     if target.ssl and target.proxy_authorization ~= nil then
@@ -57,7 +60,7 @@ local function build_name(target, identity)
         end
         credentials = digest
     end
-    local name = fields(
+    local name = pool == nil and fields(
         target.scheme,
         target.host,
         target.port,
@@ -67,7 +70,7 @@ local function build_name(target, identity)
         target.proxy_uri,
         credentials,
         identity
-    )
+    ) or namespaced(pool, target.ssl, target.server_name, target.verify, credentials, identity)
     if #name <= MAX_LENGTH then
         return name, nil
     end
@@ -86,11 +89,12 @@ end
 local without_identity = new_bounded(1024)
 local with_identity = new_bounded(1024)
 
-local function remember_name(target, identity, name)
+local function remember_name(target, identity, pool, name)
     if not keeps(target.host) then
         return
     end
     local recent = {
+        pool = pool,
         scheme = target.scheme,
         port = target.port,
         ssl = target.ssl,
@@ -115,35 +119,49 @@ local function remember_name(target, identity, name)
     by_host[target.host] = recent
 end
 
---- The pool name for a resolved target and client identity, or nil, err. Built once per identity
--- and target while the cache keeps it; after that, a comparison of the target's fields.
-local function name_for(target, identity)
+--- The pool name for a resolved target, a client identity (nil: none) and the caller's pool (nil:
+-- none), or nil, err. Built once per identity, target and pool while the cache keeps it; after
+-- that, a comparison of the target's fields.
+local function name_for(target, identity, pool)
     local by_host = identity == nil and without_identity.entries or with_identity.entries[identity]
     local last
     if by_host ~= nil then
         last = by_host[target.host]
     end
-    if last ~= nil and last.scheme == target.scheme and last.port == target.port
-        and last.ssl == target.ssl and last.server_name == target.server_name and last.verify == target.verify
-        and last.proxy_uri == target.proxy_uri and last.proxy_authorization == target.proxy_authorization then
+    if last ~= nil and last.pool == pool and last.scheme == target.scheme
+        and last.port == target.port and last.ssl == target.ssl and last.server_name == target.server_name
+        and last.verify == target.verify and last.proxy_uri == target.proxy_uri
+        and last.proxy_authorization == target.proxy_authorization then
         return last.name, nil
     end
-    local name, err = build_name(target, identity)
+    local name, err = build_name(target, identity, pool)
     if name == nil then
         return nil, err
     end
-    remember_name(target, identity, name)
+    remember_name(target, identity, pool, name)
     return name, nil
 end
 
 -- pool_name() resolves into this table; nothing between resolve and use yields.
 local scratch = new_target()
 
+--- options.pool checked: a string or nil; the error message otherwise.
+local function caller_pool(pool)
+    if pool == nil or type(pool) == "string" then
+        return pool, nil
+    end
+    return nil, "bad pool: string expected, got " .. type(pool)
+end
+
 --- The pool name for httpc:connect options, or nil, err.
 local function pool_name(options, default_proxy_opts)
     local err = resolve(options, default_proxy_opts, scratch)
     if err ~= nil then
         return nil, err
+    end
+    local pool, pool_err = caller_pool(options.pool)
+    if pool_err ~= nil then
+        return nil, pool_err
     end
     local identity
     if scratch.ssl then
@@ -153,9 +171,10 @@ local function pool_name(options, default_proxy_opts)
         end
         identity = id
     end
-    return name_for(scratch, identity)
+    return name_for(scratch, identity, pool)
 end
 
+_M.caller_pool = caller_pool
 _M.name_for = name_for
 _M.pool_name = pool_name
 

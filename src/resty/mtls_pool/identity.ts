@@ -8,6 +8,7 @@ import * as object_provider from "./identity/object";
 import * as openssl_provider from "./identity/openssl";
 
 const ngx_log = ngx.log;
+const DEBUG = ngx.DEBUG;
 const INFO = ngx.INFO;
 const WARN = ngx.WARN;
 
@@ -84,12 +85,12 @@ function is_cdata(value: unknown): boolean {
   return (type(value) as string) === "cdata";
 }
 
+/** lua-resty-http's own message for the same refusal, and a hint at DEBUG for PEM strings. */
 function bad_input(what: string, parser: string, value: unknown): string {
-  let message = "bad " + what + ": cdata expected, got " + type(value);
   if (typeof value === "string") {
-    message += " (parse the PEM once with ngx.ssl." + parser + "() and pass the result)";
+    ngx_log(DEBUG, "mtls_pool: ", what, " is a string: parse the PEM once with ngx.ssl.", parser, "() and pass the result");
   }
-  return message;
+  return "bad " + what + ": cdata expected, got " + type(value);
 }
 
 /**
