@@ -126,6 +126,23 @@ function renameModuleLocals(source: ts.SourceFile, file: tstl.File): void {
   if (renames.size > 0) rename(file.statements);
 }
 
+/**
+ * `return connect` for a module that is one value (`export = connect`), where TypeScriptToLua
+ * writes `local ____exports = connect` and `return ____exports`.
+ */
+function returnExportAssignment(file: tstl.File): void {
+  const statements = file.statements;
+  const [local, last] = statements.slice(-2);
+  if (
+    local !== undefined && last !== undefined &&
+    tstl.isVariableDeclarationStatement(local) && local.left.length === 1 && local.left[0].text === "____exports" &&
+    local.right?.length === 1 && tstl.isReturnStatement(last) && last.expressions.length === 1 &&
+    tstl.isIdentifier(last.expressions[0]) && last.expressions[0].text === "____exports"
+  ) {
+    statements.splice(-2, 2, tstl.createReturnStatement([local.right[0]]));
+  }
+}
+
 const identifierCache = new WeakMap<ts.SourceFile, Set<string>>();
 
 /** Every identifier a source file spells out. */
@@ -298,6 +315,7 @@ export function readableLua(): Plugin {
   visitors[ts.SyntaxKind.SourceFile] = (node, context) => {
     const [file] = context.superTransformNode(node) as [tstl.File];
     renameModuleLocals(node, file);
+    returnExportAssignment(file);
     const header = headerRange(node);
     if (header !== undefined && file.statements.length > 0) {
       file.statements[0].leadingComments = luaCommentLines(node.text.slice(header.pos, header.end));

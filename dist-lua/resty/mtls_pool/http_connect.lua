@@ -93,17 +93,13 @@ local function open_tunnel(sock, destination, authorization)
         return "failed to establish a tunnel through a proxy: " .. tostring(status)
     end
     -- The tunnel starts after the (bodiless) response's headers.
-    do
-        local i = 0
-        while i < MAX_PROXY_HEADER_LINES do
-            local line, line_err = sock:receive("*l")
-            if line == nil then
-                return "failed to establish a tunnel through a proxy: " .. tostring(line_err)
-            end
-            if line == "" then
-                return nil
-            end
-            i = i + 1
+    for _ = 1, MAX_PROXY_HEADER_LINES do
+        local line, line_err = sock:receive("*l")
+        if line == nil then
+            return "failed to establish a tunnel through a proxy: " .. tostring(line_err)
+        end
+        if line == "" then
+            return nil
         end
     end
     return "failed to establish a tunnel through a proxy: too many response headers"
@@ -268,6 +264,5 @@ local function connect(httpc, options)
     end
     return true, nil, ssl_session
 end
-local _M = connect
 
-return _M
+return connect

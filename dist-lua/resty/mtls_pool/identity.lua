@@ -10,11 +10,9 @@ local ngx_log = ngx.log
 local DEBUG = ngx.DEBUG
 local INFO = ngx.INFO
 local WARN = ngx.WARN
-local PROVIDERS = {
-    openssl = {name = "openssl", load = openssl_provider.load, identity = openssl_provider.identity},
-    ffi = {name = "ffi", load = ffi_provider.load, identity = ffi_provider.identity},
-    object = {name = "object", load = object_provider.load, identity = object_provider.identity}
-}
+
+-- Each provider module has the same three fields: name, load() and identity().
+local PROVIDERS = {openssl = openssl_provider, ffi = ffi_provider, object = object_provider}
 local WEAK_KEYS = {__mode = "k"}
 
 --- cert object -> key object -> identity; weak both ways so parsed certificates can be freed.
@@ -100,9 +98,10 @@ end
 -- Both must be set; false counts as not set. Errors are returned, never thrown.
 local function client_identity(cert, key)
     if cert == nil or cert == false then
-        return nil, (key == nil or key == false)
-            and "ssl_client_cert and ssl_client_priv_key are required"
-            or "ssl_client_cert is required when ssl_client_priv_key is set"
+        if key == nil or key == false then
+            return nil, "ssl_client_cert and ssl_client_priv_key are required"
+        end
+        return nil, "ssl_client_cert is required when ssl_client_priv_key is set"
     end
     if key == nil or key == false then
         return nil, "ssl_client_priv_key is required when ssl_client_cert is set"
@@ -157,11 +156,10 @@ local function configure(options)
     if type(options) ~= "table" then
         return nil, "bad options: table expected, got " .. type(options)
     end
-    local ____options_provider_0 = options.provider
-    if ____options_provider_0 == nil then
-        ____options_provider_0 = "auto"
+    local name = options.provider
+    if name == nil then
+        name = "auto"
     end
-    local name = ____options_provider_0
     if name ~= "auto" and name ~= "openssl" and name ~= "ffi" and name ~= "object" then
         return nil, 'bad provider: "auto", "openssl", "ffi" or "object" expected, got '
             .. tostring(name)

@@ -60,17 +60,22 @@ local function build_name(target, identity, pool)
         end
         credentials = digest
     end
-    local name = pool == nil and fields(
-        target.scheme,
-        target.host,
-        target.port,
-        target.ssl,
-        target.server_name,
-        target.verify,
-        target.proxy_uri,
-        credentials,
-        identity
-    ) or namespaced(pool, target.ssl, target.server_name, target.verify, credentials, identity)
+    local name
+    if pool == nil then
+        name = fields(
+            target.scheme,
+            target.host,
+            target.port,
+            target.ssl,
+            target.server_name,
+            target.verify,
+            target.proxy_uri,
+            credentials,
+            identity
+        )
+    else
+        name = namespaced(pool, target.ssl, target.server_name, target.verify, credentials, identity)
+    end
     if #name <= MAX_LENGTH then
         return name, nil
     end

@@ -12,6 +12,15 @@ local lower = string.lower
 local match = string.match
 local sub = string.sub
 
+--- A target for resolve() to fill in place, so that callers reuse one table. Its fields:
+--   scheme, host, ssl
+--   port                 nil for a unix socket ("unix:/path"), or a host given with neither
+--                        scheme nor port
+--   server_name          https only: the SNI name as given (nil or false: none sent)
+--   verify               https only: false only when the caller passed ssl_verify = false
+--   proxy_uri, proxy_host, proxy_port
+--                        the proxy in use, after no_proxy; nil when connecting directly
+--   proxy_authorization  the Proxy-Authorization value for that proxy
 function _M.new_target()
     return {
         scheme = nil,
@@ -68,14 +77,10 @@ local function has_control(value)
     if checked.entries[value] ~= nil then
         return false
     end
-    do
-        local i = 1
-        while i <= #value do
-            local c = byte(value, i)
-            if c < SPACE or c == DEL then
-                return true
-            end
-            i = i + 1
+    for i = 1, #value do
+        local c = byte(value, i)
+        if c < SPACE or c == DEL then
+            return true
         end
     end
     remember(checked, value, true)
@@ -191,9 +196,10 @@ function _M.resolve(options, default_proxy_opts, out)
         return "bad host: control characters are not allowed"
     end
     if scheme ~= nil and scheme ~= "http" and scheme ~= "https" then
-        return type(scheme) == "string"
-            and 'bad scheme: "http" or "https" expected, got "' .. scheme .. '"'
-            or bad("scheme", '"http" or "https"', scheme)
+        if type(scheme) == "string" then
+            return 'bad scheme: "http" or "https" expected, got "' .. scheme .. '"'
+        end
+        return bad("scheme", '"http" or "https"', scheme)
     end
     -- find() and not sub(host, 1, 5): the substring would be made and interned on every call.
     local unix_at = find(host, "unix:", 1, true)
@@ -208,9 +214,11 @@ function _M.resolve(options, default_proxy_opts, out)
         end
         port = valid_port(options.port)
         if port == nil then
-            return (type(options.port) == "number" or type(options.port) == "string")
-                and "bad port: integer from 1 to 65535 expected, got " .. tostring(options.port)
-                or bad("port", "integer from 1 to 65535", options.port)
+            if type(options.port) == "number" or type(options.port) == "string" then
+                return "bad port: integer from 1 to 65535 expected, got "
+                    .. tostring(options.port)
+            end
+            return bad("port", "integer from 1 to 65535", options.port)
         end
     elseif scheme ~= nil and not unix then
         port = scheme == "https" and 443 or 80

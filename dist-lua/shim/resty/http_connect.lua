@@ -3,6 +3,4 @@
 -- an unmodified lua-resty-http then names its pools by client identity.
 local connect = require("resty.mtls_pool.http_connect")
 
-local _M = connect
-
-return _M
+return connect

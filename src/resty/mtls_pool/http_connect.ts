@@ -100,7 +100,7 @@ function open_tunnel(sock: TcpSock, destination: string, authorization: string |
     return "failed to establish a tunnel through a proxy: " + status;
   }
   // The tunnel starts after the (bodiless) response's headers.
-  for (let i = 0; i < MAX_PROXY_HEADER_LINES; i++) {
+  for (const _ of $range(1, MAX_PROXY_HEADER_LINES)) {
     const [line, line_err] = sock.receive("*l");
     if (line === undefined) {
       return "failed to establish a tunnel through a proxy: " + line_err;

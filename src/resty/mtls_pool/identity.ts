@@ -20,10 +20,11 @@ interface Provider {
   identity(this: void, cert: CertChain, key: PrivateKey): LuaMultiReturn<[string, undefined] | [undefined, string]>;
 }
 
+// Each provider module has the same three fields: name, load() and identity().
 const PROVIDERS: Record<ProviderName, Provider> = {
-  openssl: { name: "openssl", load: openssl_provider.load, identity: openssl_provider.identity },
-  ffi: { name: "ffi", load: ffi_provider.load, identity: ffi_provider.identity },
-  object: { name: "object", load: object_provider.load, identity: object_provider.identity },
+  openssl: openssl_provider,
+  ffi: ffi_provider,
+  object: object_provider,
 };
 
 const WEAK_KEYS = { __mode: "k" as const };
@@ -99,12 +100,10 @@ function bad_input(what: string, parser: string, value: unknown): string {
  */
 function client_identity(cert: unknown, key: unknown): LuaMultiReturn<[string, undefined] | [undefined, string]> {
   if (cert === undefined || cert === false) {
-    return $multi(
-      undefined,
-      key === undefined || key === false
-        ? "ssl_client_cert and ssl_client_priv_key are required"
-        : "ssl_client_cert is required when ssl_client_priv_key is set",
-    );
+    if (key === undefined || key === false) {
+      return $multi(undefined, "ssl_client_cert and ssl_client_priv_key are required");
+    }
+    return $multi(undefined, "ssl_client_cert is required when ssl_client_priv_key is set");
   }
   if (key === undefined || key === false) {
     return $multi(undefined, "ssl_client_priv_key is required when ssl_client_cert is set");
@@ -167,7 +166,10 @@ function configure(options: ConfigureOptions): LuaMultiReturn<[true, undefined] 
   if (typeof options !== "object") {
     return $multi(undefined, "bad options: table expected, got " + type(options));
   }
-  const name = options.provider ?? "auto";
+  let name = options.provider;
+  if (name === undefined) {
+    name = "auto";
+  }
   if (name !== "auto" && name !== "openssl" && name !== "ffi" && name !== "object") {
     return $multi(undefined, 'bad provider: "auto", "openssl", "ffi" or "object" expected, got ' + tostring(name));
   }

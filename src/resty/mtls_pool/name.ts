@@ -54,20 +54,22 @@ function build_name(
     }
     credentials = digest;
   }
-  const name =
-    pool === undefined
-      ? fields(
-          target.scheme,
-          target.host,
-          target.port,
-          target.ssl,
-          target.server_name,
-          target.verify,
-          target.proxy_uri,
-          credentials,
-          identity,
-        )
-      : namespaced(pool, target.ssl, target.server_name, target.verify, credentials, identity);
+  let name: string;
+  if (pool === undefined) {
+    name = fields(
+      target.scheme,
+      target.host,
+      target.port,
+      target.ssl,
+      target.server_name,
+      target.verify,
+      target.proxy_uri,
+      credentials,
+      identity,
+    );
+  } else {
+    name = namespaced(pool, target.ssl, target.server_name, target.verify, credentials, identity);
+  }
   if (name.length <= MAX_LENGTH) {
     return $multi(name, undefined);
   }

@@ -38,25 +38,31 @@ export interface ProxyOptions {
   no_proxy?: unknown;
 }
 
-/** The resolved connection; filled in place by resolve() so callers can reuse one table. */
+/** The resolved connection (its fields: see new_target), filled in place by resolve(). */
 export interface Target {
   scheme: string | undefined;
   host: string;
-  /** nil for a unix socket ("unix:/path"), or a host given with neither scheme nor port. */
   port: number | undefined;
   ssl: boolean;
-  /** https only: the SNI name as given (nil or false: none sent). */
   server_name: string | boolean | undefined;
-  /** https only: false only when the caller passed ssl_verify = false. */
   verify: boolean | undefined;
-  /** The proxy in use, after no_proxy; nil when connecting directly. */
   proxy_uri: string | undefined;
   proxy_host: string | undefined;
   proxy_port: number | undefined;
-  /** The Proxy-Authorization value for the proxy in use. */
   proxy_authorization: string | undefined;
 }
 
+/**
+ * A target for resolve() to fill in place, so that callers reuse one table. Its fields:
+ *   scheme, host, ssl
+ *   port                 nil for a unix socket ("unix:/path"), or a host given with neither
+ *                        scheme nor port
+ *   server_name          https only: the SNI name as given (nil or false: none sent)
+ *   verify               https only: false only when the caller passed ssl_verify = false
+ *   proxy_uri, proxy_host, proxy_port
+ *                        the proxy in use, after no_proxy; nil when connecting directly
+ *   proxy_authorization  the Proxy-Authorization value for that proxy
+ */
 export function new_target(): Target {
   return {
     scheme: undefined,
@@ -114,7 +120,7 @@ function has_control(value: string): boolean {
   if (checked.entries.get(value) !== undefined) {
     return false;
   }
-  for (let i = 1; i <= value.length; i++) {
+  for (const i of $range(1, value.length)) {
     const c = byte(value, i);
     if (c < SPACE || c === DEL) {
       return true;
@@ -242,9 +248,10 @@ export function resolve(options: ConnectOptions, default_proxy_opts: unknown, ou
     return "bad host: control characters are not allowed";
   }
   if (scheme !== undefined && scheme !== "http" && scheme !== "https") {
-    return typeof scheme === "string"
-      ? 'bad scheme: "http" or "https" expected, got "' + scheme + '"'
-      : bad("scheme", '"http" or "https"', scheme);
+    if (typeof scheme === "string") {
+      return 'bad scheme: "http" or "https" expected, got "' + scheme + '"';
+    }
+    return bad("scheme", '"http" or "https"', scheme);
   }
   // find() and not sub(host, 1, 5): the substring would be made and interned on every call.
   const [unix_at] = find(host, "unix:", 1, true);
@@ -259,9 +266,10 @@ export function resolve(options: ConnectOptions, default_proxy_opts: unknown, ou
     }
     port = valid_port(options.port);
     if (port === undefined) {
-      return typeof options.port === "number" || typeof options.port === "string"
-        ? "bad port: integer from 1 to 65535 expected, got " + tostring(options.port)
-        : bad("port", "integer from 1 to 65535", options.port);
+      if (typeof options.port === "number" || typeof options.port === "string") {
+        return "bad port: integer from 1 to 65535 expected, got " + tostring(options.port);
+      }
+      return bad("port", "integer from 1 to 65535", options.port);
     }
   } else if (scheme !== undefined && !unix) {
     port = scheme === "https" ? 443 : 80;

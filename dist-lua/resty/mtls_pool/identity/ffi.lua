@@ -55,6 +55,7 @@ local function identity(cert, key)
     return "sha256:" .. hex32(ffi_string(md_buffer, 32)), nil
 end
 
+_M.name = "ffi"
 _M.load = load
 _M.check_possession = check_possession
 _M.identity = identity

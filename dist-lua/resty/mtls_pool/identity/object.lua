@@ -25,6 +25,7 @@ local function identity(cert, key)
     return "obj:" .. tostring(last_token), nil
 end
 
+_M.name = "object"
 _M.load = load
 _M.identity = identity
 

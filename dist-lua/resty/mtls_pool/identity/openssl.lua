@@ -65,6 +65,7 @@ local function identity(cert, key)
     return "sha256:" .. hex32(digest), nil
 end
 
+_M.name = "openssl"
 _M.load = load
 _M.identity = identity
 

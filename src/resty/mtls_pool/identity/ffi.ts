@@ -56,4 +56,6 @@ function identity(cert: CertChain, key: PrivateKey): LuaMultiReturn<[string, und
   return $multi("sha256:" + hex32(ffi_string(md_buffer, 32)), undefined);
 }
 
+export const name = "ffi";
+
 export { load, check_possession, identity };

@@ -24,4 +24,6 @@ function identity(cert: CertChain, key: PrivateKey): LuaMultiReturn<[string, und
   return $multi("obj:" + last_token, undefined);
 }
 
+export const name = "object";
+
 export { load, identity };

@@ -64,4 +64,6 @@ function identity(cert: CertChain, key: PrivateKey): LuaMultiReturn<[string, und
   return $multi("sha256:" + hex32(digest), undefined);
 }
 
+export const name = "openssl";
+
 export { load, identity };
