@@ -19,6 +19,23 @@ function tsModules(dir: string): string[] {
   });
 }
 
+/** Where a line of Lua has its `--` comment (outside string literals), or -1. */
+function commentStart(line: string): number {
+  let quote: string | undefined;
+  for (let i = 0; i < line.length; i += 1) {
+    const c = line[i];
+    if (quote !== undefined) {
+      if (c === "\\") i += 1;
+      else if (c === quote) quote = undefined;
+    } else if (c === '"' || c === "'") {
+      quote = c;
+    } else if (c === "-" && line[i + 1] === "-") {
+      return i;
+    }
+  }
+  return -1;
+}
+
 /** Whitespace-collapsed text, so that a comment matches whatever indentation it was printed at. */
 function squash(lines: string[]): string {
   return lines.join(" ").replace(/\s+/g, " ").trim();
@@ -55,7 +72,10 @@ function checkComments(root: string, source: string, counted: Counted): string[]
   const luaText = readFileSync(lua, "utf8");
   const luaLines = luaText.split("\n");
   // The Lua file's comments as one string, each line's text after its "--".
-  const luaComments = squash(luaLines.filter((line) => /^\s*--/.test(line)).map((line) => line.replace(/^\s*--/, "")));
+  const luaComments = squash(luaLines.flatMap((line) => {
+    const at = commentStart(line);
+    return at < 0 ? [] : [line.slice(at + 2)];
+  }));
   const sourceText = readFileSync(source, "utf8");
   const comments = sourceComments(sourceText);
   const typeOnly = typeOnlySpans(source, sourceText);

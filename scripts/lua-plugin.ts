@@ -1,6 +1,7 @@
 // TypeScriptToLua plugin that makes dist-lua/ read like hand-written OpenResty Lua:
-// - every comment reaches the Lua, above the statement it explains (TypeScriptToLua keeps only
-//   the doc comments of declarations), and a module's header comment opens its Lua file;
+// - every comment reaches the Lua, above the statement it explains or after it on its line, as
+//   in the source (TypeScriptToLua keeps only the doc comments of declarations), and a module's
+//   header comment opens its Lua file;
 // - string concatenations and and/or chains print flat (`a .. b .. c`, not `(a .. b) .. c`), and
 //   long ones break before an operator; argument lists and tables stay on one line when they fit;
 // - the module table is `_M`, discarded loop values are `_` and a required module's table is
@@ -58,29 +59,36 @@ function headerRange(file: ts.SourceFile): ts.CommentRange | undefined {
   return first !== undefined && file.text.slice(first.pos, first.pos + 3) === "/**" ? first : undefined;
 }
 
-/** The Lua comment lines for a statement: the comments above it, then those after it on its line. */
-function commentsOf(node: ts.Node): string[] {
+/** The Lua comment lines for a statement: those above it, and those after it on its line. */
+function commentsOf(node: ts.Node): { leading: string[]; trailing: string[] } {
   // Statements TypeScriptToLua made up itself (a for loop's increment) have no source text.
   const file = node.pos < 0 ? undefined : node.getSourceFile();
   if (file === undefined) {
-    return [];
+    return { leading: [], trailing: [] };
   }
   const header = headerRange(file);
-  const ranges = [
-    ...(ts.getLeadingCommentRanges(file.text, node.getFullStart()) ?? []),
-    ...(ts.getTrailingCommentRanges(file.text, node.getEnd()) ?? []),
-  ].filter((range) => range.pos !== header?.pos);
-  return ranges.flatMap((range) => luaCommentLines(file.text.slice(range.pos, range.end)));
+  const lines = (ranges: readonly ts.CommentRange[] | undefined): string[] =>
+    (ranges ?? [])
+      .filter((range) => range.pos !== header?.pos)
+      .flatMap((range) => luaCommentLines(file.text.slice(range.pos, range.end)));
+  return {
+    leading: lines(ts.getLeadingCommentRanges(file.text, node.getFullStart())),
+    trailing: lines(ts.getTrailingCommentRanges(file.text, node.getEnd())),
+  };
 }
+
+// Comments that follow a statement on its line in the source, printed after it on its line.
+const trailingComments = new WeakMap<Statement, string[]>();
 
 function withComments(node: ts.Node, statements: Statement[]): Statement[] {
   for (const statement of statements) {
     // Replaced by ours, which also hold the `//` comments: no doc comment printed twice.
     statement.leadingComments = undefined;
   }
-  const comments = commentsOf(node);
-  if (comments.length > 0 && statements.length > 0) {
-    statements[0].leadingComments = comments;
+  const { leading, trailing } = commentsOf(node);
+  if (statements.length > 0) {
+    if (leading.length > 0) statements[0].leadingComments = leading;
+    if (trailing.length > 0) trailingComments.set(statements[statements.length - 1], trailing);
   }
   return statements;
 }
@@ -161,6 +169,14 @@ function identifiers(file: ts.SourceFile): Set<string> {
   return found;
 }
 
+/** `local function f` or `function _M.f`. */
+function isFunction(statement: Statement): boolean {
+  return (
+    (tstl.isVariableDeclarationStatement(statement) || tstl.isAssignmentStatement(statement)) &&
+    tstl.isFunctionDefinition(statement)
+  );
+}
+
 /** `_M.name = value`: one line of a module's export list. */
 function isExport(statement: Statement | undefined): boolean {
   if (statement === undefined || !tstl.isAssignmentStatement(statement)) return false;
@@ -192,8 +208,8 @@ class ReadablePrinter extends tstl.LuaPrinter {
   }
 
   /**
-   * A blank line, at the top level of a file, after the imports and before a commented
-   * statement, a function, the export list and the final return, as hand-written modules are
+   * A blank line, at the top level of a file, after the imports, around functions, and before
+   * a commented statement, the export list and the final return, as hand-written modules are
    * spaced.
    */
   public override printStatement(statement: Statement): Printed {
@@ -204,11 +220,15 @@ class ReadablePrinter extends tstl.LuaPrinter {
       this.previousTopLevel = statement;
       this.previousWasImport = this.isImport(statement);
     }
-    const printed = super.printStatement(statement);
+    let printed = super.printStatement(statement);
+    const trailing = trailingComments.get(statement);
+    if (trailing !== undefined) {
+      printed = this.concatNodes(printed, " --" + trailing.join(" "));
+    }
     const apart =
       statement.leadingComments !== undefined ||
-      ((tstl.isVariableDeclarationStatement(statement) || tstl.isAssignmentStatement(statement)) &&
-        tstl.isFunctionDefinition(statement)) ||
+      isFunction(statement) ||
+      (previous !== undefined && isFunction(previous)) ||
       tstl.isReturnStatement(statement) ||
       afterImports ||
       (isExport(statement) && !isExport(previous));

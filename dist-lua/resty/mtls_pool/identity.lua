@@ -19,6 +19,7 @@ local WEAK_KEYS = {__mode = "k"}
 local function new_cache()
     return setmetatable({}, WEAK_KEYS)
 end
+
 local configured = "auto"
 local active
 

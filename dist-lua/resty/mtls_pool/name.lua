@@ -116,8 +116,7 @@ local function remember_name(target, identity, pool, name)
     local by_host = with_identity.entries[identity]
     if by_host == nil or with_identity.count >= with_identity.max then
         by_host = {}
-        -- counts the entry set below
-        remember(with_identity, identity, by_host)
+        remember(with_identity, identity, by_host) -- counts the entry set below
     else
         with_identity.count = with_identity.count + 1
     end

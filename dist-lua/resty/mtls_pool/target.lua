@@ -45,13 +45,10 @@ local function put(out, key, value)
     end
 end
 
--- "."
-local DOT = 46
+local DOT = 46 -- "."
 local SPACE = 32
 local TAB = 9
-
--- "["
-local LEFT_BRACKET = 91
+local LEFT_BRACKET = 91 -- "["
 
 local function bad(what, expected, value)
     return "bad " .. what .. ": " .. expected .. " expected, got " .. type(value)
@@ -65,6 +62,7 @@ local function valid_port(value)
     end
     return port
 end
+
 local MAX_SERVER_NAME = 255
 local DEL = 127
 
@@ -137,6 +135,7 @@ local function exempt(host, no_proxy)
     end
     return false
 end
+
 local PROXY_URI_FORM = "expected http://host[:port]"
 
 -- Proxy URIs already parsed: string.match is not compiled by LuaJIT, and a proxy rarely changes.
