@@ -143,8 +143,8 @@ export function checkLua(root: string): boolean {
   ];
   for (const problem of problems) console.error(`check-lua: ${problem}`);
   if (problems.length > 0) {
-    console.error(`check-lua: ${problems.length} problem(s); comments are carried by scripts/lua-plugin.ts,` +
-      " which keeps every comment above a statement or after it on its line");
+    console.error(`check-lua: ${problems.length} problem(s) (README, "Development": scripts/lua-plugin.ts carries` +
+      " the comments above a statement or after it on its line)");
     return false;
   }
   const version = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version;
