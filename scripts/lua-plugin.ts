@@ -28,8 +28,9 @@ const CHAINS = new Map<tstl.BinaryOperator, number>([
   [tstl.SyntaxKind.ConcatOperator, 8],
 ]);
 
-// A concatenation longer than this (indentation included) is wrapped; the printer does not know
-// where on its line the expression starts, so it assumes START_COLUMN after the indentation.
+// An operator chain or a list longer than this (indentation included) is wrapped. The printer
+// does not know where on its line an expression starts, so it assumes START_COLUMN after the
+// indentation: luacheck's 120-character rule has the last word.
 const WRAP_AT = 110;
 const START_COLUMN = 20;
 
@@ -195,9 +196,8 @@ class ReadablePrinter extends tstl.LuaPrinter {
     const value = statement.right?.[0];
     if (value === undefined) return false;
     if (tstl.isCallExpression(value) && tstl.isIdentifier(value.expression) && value.expression.text === "require") {
-      // The project's own modules (relative paths until TypeScriptToLua resolves them after
-      // printing) are imported by name, `local a = m.a` following; ffi and the
-      // like are used as tables.
+      // Our own modules (relative paths until TypeScriptToLua resolves them, after printing)
+      // are imported by name, `local a = m.a` following; ffi and the like are used as tables.
       const [path] = value.params;
       if (path !== undefined && tstl.isStringLiteral(path) && path.value.startsWith(".")) {
         this.modules.add(statement.left[0].text);
@@ -322,7 +322,6 @@ class ReadablePrinter extends tstl.LuaPrinter {
     }
     return this.createSourceNode(expression, chunks);
   }
-
 }
 
 /** The plugin: comment-carrying visitors for every statement kind, the header, the printer. */
