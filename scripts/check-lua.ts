@@ -4,7 +4,8 @@
 // - comments say nil, never undefined (the Lua reader's word);
 // - the version is one fact: resty.mtls_pool's _VERSION (which opm reads through dist.ini's
 //   main_module), package.json and the rockspec.
-// Run by `npm run build` after generating dist-lua/, and alone as `npm run check:lua`.
+// Run by `npm run build` (so by .ci/run) after generating dist-lua/; alone, against the
+// committed dist-lua/, as `node .build/scripts/check-lua.js`.
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -42,8 +43,9 @@ function squash(lines: string[]): string {
 }
 
 /**
- * The spans of a source's type-only declarations (interfaces, type aliases, `declare`), comments included:
- * they describe TypeScript types, which have no Lua, so their comments have no Lua to sit next to.
+ * The spans of a source's type-only declarations (interfaces, type aliases, `declare`), comments
+ * included: they describe TypeScript types, which have no Lua, so their comments have no Lua to
+ * sit next to.
  */
 function typeOnlySpans(path: string, text: string): [number, number][] {
   const spans: [number, number][] = [];
