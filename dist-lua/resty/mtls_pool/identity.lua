@@ -146,6 +146,16 @@ end
 --- The identity for connect options: nil, nil when neither ssl_client_cert nor
 -- ssl_client_priv_key is set, else as client_identity().
 local function options_identity(cert, key)
+    -- A known pair first, before any check: only checked pairs are in the cache, and reading a
+    -- table with a nil key is allowed. At one call site that names pools with and without a client
+    -- certificate, the two paths then differ by two table reads.
+    local by_key = cache[cert]
+    if by_key ~= nil then
+        local known = by_key[key]
+        if known ~= nil then
+            return known, nil
+        end
+    end
     if (cert == nil or cert == false) and (key == nil or key == false) then
         return nil, nil
     end

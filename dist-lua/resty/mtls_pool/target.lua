@@ -22,33 +22,38 @@ local sub = string.sub
 --                        the proxy in use, after no_proxy; nil when connecting directly
 --   proxy_authorization  the Proxy-Authorization value for that proxy
 function _M.new_target()
-    return {
-        scheme = nil,
+    -- Every field is created with a value, then the optional ones are cleared: a key stays in the
+    -- table once made, so that resolve() stores nil or a value alike, as a plain store. A missing
+    -- key would cost a key insertion (NEWREF) per store, or a branch per field, which at one call
+    -- site turns every change of shape (direct or proxied, say) into a trace exit.
+    local target = {
+        scheme = "",
         host = "",
-        port = nil,
+        port = 0,
         ssl = false,
-        server_name = nil,
-        verify = nil,
-        proxy_uri = nil,
-        proxy_host = nil,
-        proxy_port = nil,
-        proxy_authorization = nil
+        server_name = "",
+        verify = false,
+        proxy_uri = "",
+        proxy_host = "",
+        proxy_port = 0,
+        proxy_authorization = ""
     }
-end
-
---- out[key] = value, except that nil is not stored into a key `out` lacks (the table constructor
--- in new_target does not create nil fields): LuaJIT compiles such a store as a key insertion
--- (NEWREF), and a handful of them cost more than the rest of resolve().
-local function put(out, key, value)
-    if value ~= nil or out[key] ~= nil then
-        out[key] = value
-    end
+    target.scheme = nil
+    target.port = nil
+    target.server_name = nil
+    target.verify = nil
+    target.proxy_uri = nil
+    target.proxy_host = nil
+    target.proxy_port = nil
+    target.proxy_authorization = nil
+    return target
 end
 
 local DOT = 46 -- "."
 local SPACE = 32
 local TAB = 9
 local LEFT_BRACKET = 91 -- "["
+local LOWER_U = 117 -- "u"
 
 local function bad(what, expected, value)
     return "bad " .. what .. ": " .. expected .. " expected, got " .. type(value)
@@ -200,9 +205,9 @@ function _M.resolve(options, default_proxy_opts, out)
         end
         return bad("scheme", '"http" or "https"', scheme)
     end
-    -- find() and not sub(host, 1, 5): the substring would be made and interned on every call.
-    local unix_at = find(host, "unix:", 1, true)
-    local unix = unix_at == 1
+    -- The first byte first: find() is a C call on every call, and sub(host, 1, 5) would make and
+    -- intern a substring; only a host starting with "u" pays for the search.
+    local unix = byte(host, 1) == LOWER_U and (find(host, "unix:", 1, true)) == 1
     local port
     if options.port ~= nil then
         if scheme == nil then
@@ -239,16 +244,16 @@ function _M.resolve(options, default_proxy_opts, out)
         end
         verify = options.ssl_verify ~= false
     end
-    put(out, "scheme", scheme)
+    out.scheme = scheme
     out.host = host
-    put(out, "port", port)
+    out.port = port
     out.ssl = ssl
-    put(out, "server_name", server_name)
-    put(out, "verify", verify)
-    put(out, "proxy_uri", nil)
-    put(out, "proxy_host", nil)
-    put(out, "proxy_port", nil)
-    put(out, "proxy_authorization", nil)
+    out.server_name = server_name
+    out.verify = verify
+    out.proxy_uri = nil
+    out.proxy_host = nil
+    out.proxy_port = nil
+    out.proxy_authorization = nil
     -- A proxy reaches TCP targets only: a unix socket is always connected to directly.
     if port == nil then
         return nil
@@ -292,10 +297,10 @@ function _M.resolve(options, default_proxy_opts, out)
     if type(address) == "string" then
         return address
     end
-    put(out, "proxy_host", address.host)
-    put(out, "proxy_port", address.port)
-    put(out, "proxy_uri", uri)
-    put(out, "proxy_authorization", authorization)
+    out.proxy_host = address.host
+    out.proxy_port = address.port
+    out.proxy_uri = uri
+    out.proxy_authorization = authorization
     return nil
 end
 

@@ -151,6 +151,16 @@ function client_identity(cert: unknown, key: unknown): LuaMultiReturn<[string, u
  * ssl_client_priv_key is set, else as client_identity().
  */
 function options_identity(cert: unknown, key: unknown): LuaMultiReturn<[string | undefined, undefined] | [undefined, string]> {
+  // A known pair first, before any check: only checked pairs are in the cache, and reading a
+  // table with a nil key is allowed. At one call site that names pools with and without a client
+  // certificate, the two paths then differ by two table reads.
+  const by_key = cache.get(cert as CertChain);
+  if (by_key !== undefined) {
+    const known = by_key.get(key as PrivateKey);
+    if (known !== undefined) {
+      return $multi(known, undefined);
+    }
+  }
   if ((cert === undefined || cert === false) && (key === undefined || key === false)) {
     return $multi(undefined, undefined);
   }

@@ -64,35 +64,38 @@ export interface Target {
  *   proxy_authorization  the Proxy-Authorization value for that proxy
  */
 export function new_target(): Target {
-  return {
-    scheme: undefined,
+  // Every field is created with a value, then the optional ones are cleared: a key stays in the
+  // table once made, so that resolve() stores nil or a value alike, as a plain store. A missing
+  // key would cost a key insertion (NEWREF) per store, or a branch per field, which at one call
+  // site turns every change of shape (direct or proxied, say) into a trace exit.
+  const target: Target = {
+    scheme: "",
     host: "",
-    port: undefined,
+    port: 0,
     ssl: false,
-    server_name: undefined,
-    verify: undefined,
-    proxy_uri: undefined,
-    proxy_host: undefined,
-    proxy_port: undefined,
-    proxy_authorization: undefined,
+    server_name: "",
+    verify: false,
+    proxy_uri: "",
+    proxy_host: "",
+    proxy_port: 0,
+    proxy_authorization: "",
   };
-}
-
-/**
- * out[key] = value, except that nil is not stored into a key `out` lacks (the table constructor
- * in new_target does not create nil fields): LuaJIT compiles such a store as a key insertion
- * (NEWREF), and a handful of them cost more than the rest of resolve().
- */
-function put<K extends keyof Target>(out: Target, key: K, value: Target[K]): void {
-  if (value !== undefined || out[key] !== undefined) {
-    out[key] = value;
-  }
+  target.scheme = undefined;
+  target.port = undefined;
+  target.server_name = undefined;
+  target.verify = undefined;
+  target.proxy_uri = undefined;
+  target.proxy_host = undefined;
+  target.proxy_port = undefined;
+  target.proxy_authorization = undefined;
+  return target;
 }
 
 const DOT = 46; // "."
 const SPACE = 32;
 const TAB = 9;
 const LEFT_BRACKET = 91; // "["
+const LOWER_U = 117; // "u"
 
 function bad(what: string, expected: string, value: unknown): string {
   return "bad " + what + ": " + expected + " expected, got " + type(value);
@@ -253,9 +256,9 @@ export function resolve(options: ConnectOptions, default_proxy_opts: unknown, ou
     }
     return bad("scheme", '"http" or "https"', scheme);
   }
-  // find() and not sub(host, 1, 5): the substring would be made and interned on every call.
-  const [unix_at] = find(host, "unix:", 1, true);
-  const unix = unix_at === 1;
+  // The first byte first: find() is a C call on every call, and sub(host, 1, 5) would make and
+  // intern a substring; only a host starting with "u" pays for the search.
+  const unix = byte(host, 1) === LOWER_U && find(host, "unix:", 1, true)[0] === 1;
   let port: number | undefined;
   if (options.port !== undefined) {
     if (scheme === undefined) {
@@ -292,16 +295,16 @@ export function resolve(options: ConnectOptions, default_proxy_opts: unknown, ou
     verify = options.ssl_verify !== false;
   }
 
-  put(out, "scheme", scheme);
+  out.scheme = scheme;
   out.host = host;
-  put(out, "port", port);
+  out.port = port;
   out.ssl = ssl;
-  put(out, "server_name", server_name);
-  put(out, "verify", verify);
-  put(out, "proxy_uri", undefined);
-  put(out, "proxy_host", undefined);
-  put(out, "proxy_port", undefined);
-  put(out, "proxy_authorization", undefined);
+  out.server_name = server_name;
+  out.verify = verify;
+  out.proxy_uri = undefined;
+  out.proxy_host = undefined;
+  out.proxy_port = undefined;
+  out.proxy_authorization = undefined;
 
   // A proxy reaches TCP targets only: a unix socket is always connected to directly.
   if (port === undefined) {
@@ -345,9 +348,9 @@ export function resolve(options: ConnectOptions, default_proxy_opts: unknown, ou
   if (typeof address === "string") {
     return address;
   }
-  put(out, "proxy_host", address.host);
-  put(out, "proxy_port", address.port);
-  put(out, "proxy_uri", uri);
-  put(out, "proxy_authorization", authorization);
+  out.proxy_host = address.host;
+  out.proxy_port = address.port;
+  out.proxy_uri = uri;
+  out.proxy_authorization = authorization;
   return undefined;
 }
