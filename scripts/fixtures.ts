@@ -4,7 +4,8 @@
 // and two tinyproxy forward proxies (one with Basic auth). The resumable server (TLS 1.2, session
 // cache and tickets, client certificate optional) is where session reuse and certificate-less
 // connects can show which identity a connection really carries. The recorder (a Node server) plays
-// a proxy that refuses every CONNECT, and answers `GET /last` with the last CONNECT request it got. The mTLS server logs every request it
+// a proxy that refuses every CONNECT (with a broken answer for the hosts cut.*, garbage.* and
+// nostatus.*), and answers `GET /last` with the last CONNECT request it got. The mTLS server logs every request it
 // answers (connection, DN, SNI, URI) to mtlsAccessLog, so specs can assert what it saw. A strict
 // TLS server (openssl s_server, TLS 1.2) fails the handshake itself on a client certificate it
 // cannot verify, where nginx completes it and answers 400.
@@ -142,10 +143,19 @@ async function startRecorder(port: number): Promise<{ stop(): Promise<void> }> {
       const end = head.indexOf("\r\n\r\n");
       if (end < 0) return;
       const request = head.slice(0, end + 4);
-      const body = request.startsWith("GET /last ") ? last : "";
-      if (!request.startsWith("GET /last ")) last = request;
-      const status = body === "" ? "403 Forbidden" : "200 OK";
-      socket.end(`HTTP/1.1 ${status}\r\nContent-Length: ${Buffer.byteLength(body, "latin1")}\r\nConnection: close\r\n\r\n${body}`, "latin1");
+      if (request.startsWith("GET /last ")) {
+        socket.end(`HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(last, "latin1")}\r\nConnection: close\r\n\r\n${last}`, "latin1");
+        return;
+      }
+      last = request;
+      // CONNECT <host>:<port>: the host's first label picks a broken answer, to compare messages
+      const label = /^CONNECT ([^.:]*)/.exec(request)?.[1] ?? "";
+      const answers: Record<string, string> = {
+        cut: "HTTP/1.1 403 Forbidden\r\n", // closed before the blank line
+        garbage: "garbage\r\n\r\n",
+        nostatus: "HTTP/1.1 abc\r\n\r\n",
+      };
+      socket.end(answers[label] ?? "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", "latin1");
     });
   });
   await new Promise<void>((resolve, reject) => {

@@ -319,6 +319,23 @@ describe("byte for byte with lua-resty-http", function()
                  .. "\nProxy-Authorization: Basic eHg6eXk=\nUser-Agent: lua-resty-http/test-agent", last_connect())
   end)
 
+  -- the recorder answers broken responses for these hosts (scripts/fixtures.ts)
+  local BROKEN_PROXY_ANSWERS = {
+    ["cut.test"] = "failed to issue CONNECT to proxy: closed",
+    ["garbage.test"] = "failed to issue CONNECT to proxy: couldn't parse HTTP version from response status line: garbage",
+    ["nostatus.test"] = "failed to issue CONNECT to proxy: couldn't parse status code from response status line: "
+                        .. "HTTP/1.1 abc",
+    ["127.0.0.1"] = "failed to establish a tunnel through a proxy: 403",
+  }
+
+  it("reads the proxy's answer as lua-resty-http does, with its messages", function()
+    for host, message in pairs(BROKEN_PROXY_ANSWERS) do
+      local ok, err = connect(new_httpc(), through_recorder({ host = host }))
+      assert.is_nil(ok)
+      assert.equal(message, err)
+    end
+  end)
+
   it("sends the CONNECT request upstream's own connect sends (LUA_RESTY_HTTP_LIB)", function()
     if not helpers.add_lib("LUA_RESTY_HTTP_LIB") then
       helpers.say("SKIPPED: CONNECT against upstream's (LUA_RESTY_HTTP_LIB is not set)")
@@ -339,5 +356,14 @@ describe("byte for byte with lua-resty-http", function()
     connect(new_httpc(), through_recorder())
     assert.equal(theirs, last_connect())
     helpers.say("CONNECT as upstream sends it: ", (theirs:gsub("\n", " | ")))
+    -- the contract is lua-resty-http 0.17's (0.16 answered some of these with nil)
+    for host, message in pairs(http._VERSION:match("^0%.17") and BROKEN_PROXY_ANSWERS or {}) do
+      local _, upstream_err, detail = upstream_connect(http.new(), through_recorder({ host = host }))
+      if detail then
+        -- 0.17.1 returns "failed to issue CONNECT to proxy:" and the reason apart (0.17.2 joins them)
+        upstream_err = upstream_err .. " " .. detail
+      end
+      assert.equal(upstream_err, message)
+    end
   end)
 end)

@@ -41,7 +41,7 @@ local resolve = target_module.resolve
 local ngx_log = ngx.log
 local DEBUG = ngx.DEBUG
 local find = string.find
-local match = string.match
+local sub = string.sub
 
 -- `package` is a reserved word in TypeScript: reach it through _G.
 local loaded = _G.package.loaded
@@ -64,7 +64,12 @@ local target = new_target()
 -- ngx_lua reads pool, pool_size and backlog when connect() is called, before it yields, so
 -- one table serves every call.
 local tcp_options = {}
+
+-- A proxy that sends more header lines than this is refused (lua-resty-http reads on forever).
 local MAX_PROXY_HEADER_LINES = 100
+
+-- A header line, as lua-resty-http finds one (ngx.re.match(line, "([^:\\s]+):\\s*(.*)"), unanchored).
+local HEADER_LINE = "[^:%s]:"
 
 --- Sends CONNECT host:port through a fresh proxy connection, with the headers lua-resty-http's
 -- request() sends (RFC 7231 4.3.6: authority-form target and Host); an error, or nil.
@@ -78,25 +83,32 @@ local function open_tunnel(sock, destination, authorization)
     if sent == nil then
         return "failed to issue CONNECT to proxy: " .. tostring(send_err)
     end
+    -- The response is read as lua-resty-http's request() reads it, with its messages: the status
+    -- line, then header lines up to the first line that is not one (the blank line). Only then is
+    -- the status looked at; a tunnel answers no body.
     local status_line, status_err = sock:receive("*l")
     if status_line == nil then
         return "failed to issue CONNECT to proxy: " .. tostring(status_err)
     end
-    local code = match(status_line, "^HTTP/1%.[01] (%d%d%d)")
-    local status = tonumber(code)
+    if tonumber(sub(status_line, 6, 8)) == nil then
+        return "failed to issue CONNECT to proxy: couldn't parse HTTP version from response status line: "
+            .. status_line
+    end
+    local status = tonumber(sub(status_line, 10, 12))
     if status == nil then
-        return "failed to establish a tunnel through a proxy: bad response"
+        return "failed to issue CONNECT to proxy: couldn't parse status code from response status line: "
+            .. status_line
     end
-    if status < 200 or status > 299 then
-        return "failed to establish a tunnel through a proxy: " .. tostring(status)
-    end
-    -- The tunnel starts after the (bodiless) response's headers.
     for _ = 1, MAX_PROXY_HEADER_LINES do
         local line, line_err = sock:receive("*l")
         if line == nil then
-            return "failed to establish a tunnel through a proxy: " .. tostring(line_err)
+            return "failed to issue CONNECT to proxy: " .. tostring(line_err)
         end
-        if line == "" then
+        local header_at = find(line, HEADER_LINE)
+        if header_at == nil then
+            if status < 200 or status > 299 then
+                return "failed to establish a tunnel through a proxy: " .. tostring(status)
+            end
             return nil
         end
     end

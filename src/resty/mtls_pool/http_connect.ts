@@ -47,7 +47,7 @@ declare function pcall<S, A extends unknown[], R1, R2>(
 const ngx_log = ngx.log;
 const DEBUG = ngx.DEBUG;
 const find = string.find;
-const match = string.match;
+const sub = string.sub;
 // `package` is a reserved word in TypeScript: reach it through _G.
 const loaded = (_G as unknown as { package: { loaded: LuaTable<string, unknown> } }).package.loaded;
 
@@ -70,7 +70,10 @@ const target = new_target();
 // one table serves every call.
 const tcp_options: TcpConnectOptions = {};
 
+// A proxy that sends more header lines than this is refused (lua-resty-http reads on forever).
 const MAX_PROXY_HEADER_LINES = 100;
+// A header line, as lua-resty-http finds one (ngx.re.match(line, "([^:\\s]+):\\s*(.*)"), unanchored).
+const HEADER_LINE = "[^:%s]:";
 
 /**
  * Sends CONNECT host:port through a fresh proxy connection, with the headers lua-resty-http's
@@ -86,25 +89,30 @@ function open_tunnel(sock: TcpSock, destination: string, authorization: string |
   if (sent === undefined) {
     return "failed to issue CONNECT to proxy: " + send_err;
   }
+  // The response is read as lua-resty-http's request() reads it, with its messages: the status
+  // line, then header lines up to the first line that is not one (the blank line). Only then is
+  // the status looked at; a tunnel answers no body.
   const [status_line, status_err] = sock.receive("*l");
   if (status_line === undefined) {
     return "failed to issue CONNECT to proxy: " + status_err;
   }
-  const [code] = match(status_line, "^HTTP/1%.[01] (%d%d%d)");
-  const status = tonumber(code);
+  if (tonumber(sub(status_line, 6, 8)) === undefined) {
+    return "failed to issue CONNECT to proxy: couldn't parse HTTP version from response status line: " + status_line;
+  }
+  const status = tonumber(sub(status_line, 10, 12));
   if (status === undefined) {
-    return "failed to establish a tunnel through a proxy: bad response";
+    return "failed to issue CONNECT to proxy: couldn't parse status code from response status line: " + status_line;
   }
-  if (status < 200 || status > 299) {
-    return "failed to establish a tunnel through a proxy: " + status;
-  }
-  // The tunnel starts after the (bodiless) response's headers.
   for (const _ of $range(1, MAX_PROXY_HEADER_LINES)) {
     const [line, line_err] = sock.receive("*l");
     if (line === undefined) {
-      return "failed to establish a tunnel through a proxy: " + line_err;
+      return "failed to issue CONNECT to proxy: " + line_err;
     }
-    if (line === "") {
+    const [header_at] = find(line, HEADER_LINE);
+    if (header_at === undefined) {
+      if (status < 200 || status > 299) {
+        return "failed to establish a tunnel through a proxy: " + status;
+      }
       return undefined;
     }
   }
