@@ -203,7 +203,51 @@ describe("a refused connect", function()
   end
 end)
 
+describe("a forged key: the victim's public key with another private key", function()
+  -- X509_check_private_key compares public keys only: these keys pass it. Only a signature made
+  -- with the key and verified with the certificate proves the caller holds the private key.
+  local victims = { alice = "forged-alice.key", carol = "forged-carol.key" }
+  local function forged(name)
+    return assert(require("ngx.ssl").parse_pem_priv_key(helpers.pem(victims[name])))
+  end
+
+  for _, provider in ipairs({ "ffi", "object", "openssl" }) do
+    it("gets no identity from the " .. provider .. " provider", function()
+      if provider == "openssl" and not helpers.add_lib("LUA_RESTY_OPENSSL_LIB") then
+        pending("the openssl provider (LUA_RESTY_OPENSSL_LIB is not set)")
+        return
+      end
+      assert(mtls_pool.configure({ provider = provider }))
+      finally(function() assert(mtls_pool.configure({ provider = "auto" })) end)
+      for name in pairs(victims) do
+        local id, err = mtls_pool.client_identity(client(name).cert, forged(name))
+        assert.is_nil(id, provider .. " gave " .. name .. "'s forged key an identity")
+        assert.equal("private key does not match ssl_client_cert", err)
+      end
+    end)
+  end
+
+  it("cannot ride the victim's pooled connection", function()
+    for name in pairs(victims) do
+      local victim = assert(raw_http.get(options(name)))
+      assert.equal("CN=" .. name, victim.dn)
+      local o = options(name, MTLS_PORT, { ssl_client_priv_key = forged(name) })
+      local res, err = raw_http.get(o, "/attack/forged-key")
+      assert.is_nil(res, "the forged key was served as " .. tostring(res and res.dn) .. " on connection "
+                         .. tostring(res and res.conn) .. " (the victim's: " .. victim.conn .. ")")
+      assert.equal("private key does not match ssl_client_cert", err)
+    end
+  end)
+end)
+
 describe("a handshake that raises", function()
+  -- alice's options, in a pool of their own: the connection is fresh, so the handshake runs
+  local fresh = 0
+  local function fresh_options()
+    fresh = fresh + 1
+    return options("alice", MTLS_PORT, { pool = "raising-" .. fresh })
+  end
+
   -- the real socket, except that sslhandshake raises
   local function raising_socket(message)
     local real = ngx.socket.tcp()
@@ -217,14 +261,14 @@ describe("a handshake that raises", function()
 
   it("reports lua-resty-core 0.1.25's assertion as a verification failure", function()
     local raised = "/usr/share/lua/5.1/resty/core/socket.lua:233: assertion failed!"
-    local ok, err = connect({ sock = raising_socket(raised) }, options("alice"))
+    local ok, err = connect({ sock = raising_socket(raised) }, fresh_options())
     assert.is_nil(ok)
     assert.equal("SSL handshake failed, most likely certificate verification (" .. raised .. ")", err)
   end)
 
   it("reports any other error with its own text", function()
     for _, raised in ipairs({ "app.lua:7: something else broke", "app.lua:9: assertion failed!" }) do
-      local ok, err = connect({ sock = raising_socket(raised) }, options("alice"))
+      local ok, err = connect({ sock = raising_socket(raised) }, fresh_options())
       assert.is_nil(ok)
       assert.equal(raised, err)
     end

@@ -5,7 +5,7 @@
 local helpers = require "support.helpers"
 
 local MISSING = "mtls_pool_spec_missing_function"
-local OPENSSL_ENTRY = "resty.openssl.x509.chain"
+local OPENSSL_ENTRY = "resty.openssl.x509"
 
 local function ours_or_openssl(name)
   return name:find("^resty%.mtls_pool") or name:find("^resty%.openssl")

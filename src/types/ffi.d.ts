@@ -22,6 +22,9 @@ declare module "ffi" {
    * casts it to the type of what it declared (see resty/mtls_pool/include/libcrypto.ts).
    */
   export interface Namespace {}
+
+  /** A cdata array, indexed from 0 as in C (get/set compile to plain Lua indexing). */
+  export type CArray<T> = CData & LuaTable<number, T>;
   export const C: Namespace;
 
   // ffi.new and ffi.typeof, whose names are reserved words in TypeScript.

@@ -4,26 +4,35 @@
 -- hmac_sha256_hex and random32 return nil, err, and clear_errors does nothing.
 local _M = {}
 local ffi = require("ffi")
-local libcrypto = require("resty.mtls_pool.include.libcrypto")
-local DECLARATIONS = libcrypto.DECLARATIONS
+local libcrypto_module = require("resty.mtls_pool.include.libcrypto")
+local DECLARATIONS = libcrypto_module.DECLARATIONS
 
-local C = ffi.C
 local ffi_string = ffi.string
 local byte = string.byte
+local gsub = string.gsub
+local sub = string.sub
 local format = string.format
 local rep = string.rep
 local SHA256_LENGTH = 32
 local HEX_FORMAT = rep("%02x", SHA256_LENGTH)
 
--- One cdef per function: lua-resty-openssl or lua-resty-string may have declared some of them
--- already, with typed pointers. LuaJIT refuses a redefinition, and the existing declaration
--- accepts our `void *` arguments, so a failed cdef here is expected and harmless.
-for _, declaration in pairs(DECLARATIONS) do
-    pcall(ffi.cdef, declaration)
+-- Each function is declared as mtls_pool_<name> with asm("<name>"): libcrypto's symbol under a
+-- Lua name of ours. The first declaration of a name is the one LuaJIT keeps, so declaring the
+-- real names would impose our `void *` signatures on lua-resty-openssl (its EVP_MD_CTX_new would
+-- return `void *`, which its own type checks refuse), or theirs on us. A module loaded twice
+-- declares again: that cdef fails, harmlessly.
+local PREFIX = "mtls_pool_"
+for name, declaration in pairs(DECLARATIONS) do
+    local own = gsub(declaration, name .. "%(", PREFIX .. name .. "(", 1)
+    pcall(ffi.cdef, sub(own, 1, -2) .. ' asm("' .. name .. '");')
 end
+local resolved = {}
+
+--- The functions of DECLARATIONS by their C names, once unavailable() has resolved them all.
+local C = resolved
 
 local function lookup(name)
-    return ffi.C[name]
+    return ffi.C[PREFIX .. name]
 end
 
 -- nil: not checked yet; false: every function resolved; a string: why libcrypto is unusable.
@@ -36,11 +45,12 @@ local function unavailable()
     if problem == nil then
         problem = false
         for name in pairs(DECLARATIONS) do
-            local found = pcall(lookup, name)
+            local found, fn = pcall(lookup, name)
             if not found then
                 problem = "libcrypto function " .. name .. " not found in this nginx process"
                 break
             end
+            resolved[name] = fn
         end
     end
     if problem == false then
@@ -117,6 +127,7 @@ local function clear_errors()
     end
 end
 
+_M.libcrypto = C
 _M.unavailable = unavailable
 _M.hex32 = hex32
 _M.sha256_hex = sha256_hex

@@ -7,6 +7,7 @@ local bounded = require("resty.mtls_pool.bounded")
 local keeps = bounded.keeps
 local new_bounded = bounded.new_bounded
 local remember = bounded.remember
+local remember_in = bounded.remember_in
 local encode = require("resty.mtls_pool.encode")
 local fields = encode.fields
 local hashed = encode.hashed
@@ -95,7 +96,7 @@ local without_identity = new_bounded(1024)
 local with_identity = new_bounded(1024)
 
 local function remember_name(target, identity, pool, name)
-    if not keeps(target.host) then
+    if not keeps(without_identity, target.host) then
         return
     end
     local recent = {
@@ -111,16 +112,9 @@ local function remember_name(target, identity, pool, name)
     }
     if identity == nil then
         remember(without_identity, target.host, recent)
-        return
-    end
-    local by_host = with_identity.entries[identity]
-    if by_host == nil or with_identity.count >= with_identity.max then
-        by_host = {}
-        remember(with_identity, identity, by_host) -- counts the entry set below
     else
-        with_identity.count = with_identity.count + 1
+        remember_in(with_identity, identity, target.host, recent)
     end
-    by_host[target.host] = recent
 end
 
 --- The pool name for a resolved target, a client identity (nil: none) and the caller's pool (nil:

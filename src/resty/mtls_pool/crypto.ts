@@ -7,24 +7,34 @@
 import * as ffi from "ffi";
 import { DECLARATIONS, Libcrypto } from "./include/libcrypto";
 
-const C = ffi.C as Libcrypto;
+
 const ffi_string = ffi.string;
 const byte = string.byte;
+const gsub = string.gsub;
+const sub = string.sub;
 const format = string.format;
 const rep = string.rep;
 
 const SHA256_LENGTH = 32;
 const HEX_FORMAT = rep("%02x", SHA256_LENGTH);
 
-// One cdef per function: lua-resty-openssl or lua-resty-string may have declared some of them
-// already, with typed pointers. LuaJIT refuses a redefinition, and the existing declaration
-// accepts our `void *` arguments, so a failed cdef here is expected and harmless.
-for (const [, declaration] of pairs(DECLARATIONS)) {
-  pcall(ffi.cdef, declaration);
+// Each function is declared as mtls_pool_<name> with asm("<name>"): libcrypto's symbol under a
+// Lua name of ours. The first declaration of a name is the one LuaJIT keeps, so declaring the
+// real names would impose our `void *` signatures on lua-resty-openssl (its EVP_MD_CTX_new would
+// return `void *`, which its own type checks refuse), or theirs on us. A module loaded twice
+// declares again: that cdef fails, harmlessly.
+const PREFIX = "mtls_pool_";
+for (const [name, declaration] of pairs(DECLARATIONS)) {
+  const [own] = gsub(declaration, name + "%(", PREFIX + name + "(", 1);
+  pcall(ffi.cdef, sub(own, 1, -2) + ' asm("' + name + '");');
 }
 
+const resolved = new LuaTable<string, unknown>();
+/** The functions of DECLARATIONS by their C names, once unavailable() has resolved them all. */
+const C = resolved as unknown as Libcrypto;
+
 function lookup(this: void, name: string): unknown {
-  return (ffi.C as LuaTable<string, unknown>).get(name);
+  return (ffi.C as LuaTable<string, unknown>).get(PREFIX + name);
 }
 
 // nil: not checked yet; false: every function resolved; a string: why libcrypto is unusable.
@@ -39,11 +49,12 @@ function unavailable(): string | undefined {
   if (problem === undefined) {
     problem = false;
     for (const [name] of pairs(DECLARATIONS)) {
-      const [found] = pcall(lookup, name);
+      const [found, fn] = pcall(lookup, name);
       if (!found) {
         problem = "libcrypto function " + name + " not found in this nginx process";
         break;
       }
+      resolved.set(name, fn);
     }
   }
   if (problem === false) {
@@ -123,4 +134,4 @@ function clear_errors(): void {
   }
 }
 
-export { unavailable, hex32, sha256_hex, hmac_sha256_hex, random32, clear_errors };
+export { C as libcrypto, unavailable, hex32, sha256_hex, hmac_sha256_hex, random32, clear_errors };

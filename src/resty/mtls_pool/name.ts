@@ -4,7 +4,7 @@
  * credentials as a keyed digest (names get logged: never the credentials themselves). A
  * caller's options.pool is a namespace: identity, TLS fields and credentials still separate.
  */
-import { keeps, new_bounded, remember } from "./bounded";
+import { keeps, new_bounded, remember, remember_in } from "./bounded";
 import { fields, hashed, MAX_LENGTH, namespaced } from "./encode";
 import { hmac_sha256_hex, random32, sha256_hex } from "./crypto";
 import { options_identity } from "./identity";
@@ -102,7 +102,7 @@ const without_identity = new_bounded<string, Recent>(1024);
 const with_identity = new_bounded<string, LuaTable<string, Recent>>(1024);
 
 function remember_name(target: Target, identity: string | undefined, pool: string | undefined, name: string): void {
-  if (!keeps(target.host)) {
+  if (!keeps(without_identity, target.host)) {
     return;
   }
   const recent: Recent = {
@@ -118,16 +118,9 @@ function remember_name(target: Target, identity: string | undefined, pool: strin
   };
   if (identity === undefined) {
     remember(without_identity, target.host, recent);
-    return;
-  }
-  let by_host = with_identity.entries.get(identity);
-  if (by_host === undefined || with_identity.count >= with_identity.max) {
-    by_host = new LuaTable<string, Recent>();
-    remember(with_identity, identity, by_host); // counts the entry set below
   } else {
-    with_identity.count += 1;
+    remember_in(with_identity, identity, target.host, recent);
   }
-  by_host.set(target.host, recent);
 }
 
 /**

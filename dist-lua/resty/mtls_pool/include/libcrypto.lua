@@ -2,10 +2,11 @@
 -- each, its C declaration (in the TypeScript source, also the signature callers are checked
 -- against). Declarations only: resty.mtls_pool.crypto cdefs them and checks the process has
 -- every one, so a function is called only if it is in this list, and the list is what gets checked.
--- OpenSSL 1.1.1 and 3.x export all of these.
+-- OpenSSL 1.1.1 and 3.x export all of these (EVP_DigestSign and EVP_DigestVerify since 1.1.1).
 --
--- Pointers are `void *` on purpose: the cdata ngx.ssl hands us are `void *`, and lua-resty-openssl
--- or lua-resty-string may have declared the same functions with typed pointers already.
+-- Pointers are `void *` on purpose: the cdata ngx.ssl hands us are `void *`. The functions are
+-- declared under names of our own (see crypto.ts), so lua-resty-openssl and lua-resty-string keep
+-- their typed declarations of the same functions, whichever library declares first.
 local _M = {}
 
 _M.DECLARATIONS = {
@@ -18,6 +19,17 @@ _M.DECLARATIONS = {
         .. "size_t n, unsigned char *md, unsigned int *md_len);",
     X509_digest = "int X509_digest(const void *x509, const void *type, unsigned char *md, unsigned int *len);",
     X509_check_private_key = "int X509_check_private_key(const void *x509, const void *pkey);",
+    X509_get0_pubkey = "void *X509_get0_pubkey(const void *x509);",
+    EVP_MD_CTX_new = "void *EVP_MD_CTX_new(void);",
+    EVP_MD_CTX_free = "void EVP_MD_CTX_free(void *ctx);",
+    EVP_DigestSignInit = "int EVP_DigestSignInit(void *ctx, void *pctx, const void *type, void *engine, "
+        .. "void *pkey);",
+    EVP_DigestSign = "int EVP_DigestSign(void *ctx, unsigned char *sig, size_t *siglen, const void *tbs, "
+        .. "size_t tbslen);",
+    EVP_DigestVerifyInit = "int EVP_DigestVerifyInit(void *ctx, void *pctx, const void *type, void *engine, "
+        .. "void *pkey);",
+    EVP_DigestVerify = "int EVP_DigestVerify(void *ctx, const unsigned char *sig, size_t siglen, const void *tbs, "
+        .. "size_t tbslen);",
     ERR_clear_error = "void ERR_clear_error(void);",
     RAND_bytes = "int RAND_bytes(unsigned char *buf, int num);"
 }
