@@ -314,6 +314,20 @@ export async function runReliability(opts: { certs: string; log?: (line: string)
     client = await startNginx({ body: clientBody(certs, clientPort, serverPort), workers: WORKERS, ports: [clientPort] });
     const url = `http://127.0.0.1:${clientPort}`;
     const stats = (): Promise<Counters> => getCounters(`${url}/stats`);
+    // The counters once every request the client nginx started has finished: wrk leaves up to
+    // CONNECTIONS requests in flight when it stops and the nginx still answers them, so a phase
+    // that starts counting at once can get the previous phase's last answers (a mismatch of the
+    // shared-pool detector counted in the faults phase: "client 1, wrk 0"). Each request counts
+    // "requests", then "ok" or "errors"; its socket timeouts are 5 s.
+    const settled = async (): Promise<Counters> => {
+      for (let waited = 0; ; waited += 100) {
+        const counters = await stats();
+        if (get(counters, "requests") === get(counters, "ok") + get(counters, "errors") || waited >= 20_000) {
+          return counters;
+        }
+        await sleep(100);
+      }
+    };
     const memory = (reset: boolean): Promise<Counters> => getCounters(`${url}/memory${reset ? "?reset=1" : ""}`);
     log(`reliability: client nginx ${url} (${WORKERS} workers, pid ${client.pid}), mTLS server 127.0.0.1:${serverPort} ` +
       `(pid ${server.pid}), ${TENANTS.length} identities, wrk -t${THREADS} -c${CONNECTIONS}`);
@@ -323,11 +337,11 @@ export async function runReliability(opts: { certs: string; log?: (line: string)
     const memBefore = await memory(true);
 
     // -- load
-    let s0 = await stats();
+    let s0 = await settled();
     const loadStart = get(s0, "requests");
     const load = await runWrk(url, script, "isolated", LOAD_MAX_SECONDS,
       async () => get(await stats(), "requests") - loadStart >= LOAD_TARGET);
-    let d = delta(await stats(), s0);
+    let d = delta(await settled(), s0);
     const memAfter = await memory(false);
     const loadReuse = get(d, "reused") / Math.max(1, get(d, "ok"));
     check(`load: at least ${fmt(LOAD_REQUESTS)} requests`, load.requests >= LOAD_REQUESTS && get(d, "requests") >= LOAD_REQUESTS,
@@ -358,9 +372,9 @@ export async function runReliability(opts: { certs: string; log?: (line: string)
     );
 
     // -- the detector fires on a pool shared by identities
-    s0 = await stats();
+    s0 = await settled();
     const shared = await runWrk(url, script, "shared", DETECTOR_SECONDS);
-    d = delta(await stats(), s0);
+    d = delta(await settled(), s0);
     check("detector: mode=shared (one identity-less pool) shows mismatches", get(d, "mismatches") > 0 && shared.mismatched > 0,
       `${fmt(get(d, "mismatches"))} of ${fmt(get(d, "requests"))} requests`);
     summary.push(`detector  mode=shared: ${fmt(get(d, "mismatches"))} mismatches in ${fmt(get(d, "requests"))} requests ` +
@@ -402,13 +416,13 @@ export async function runReliability(opts: { certs: string; log?: (line: string)
       server = await startServer(3);
       stamp("server restarted: gen 3");
     };
-    s0 = await stats();
+    s0 = await settled();
     // settled at once, so that a failing fault step cannot become an unhandled rejection
     const faultsDone = faults().then(() => undefined, (err: unknown) => err);
     const faulty = await runWrk(url, script, "isolated", FAULT_SECONDS);
     const faultErr = await faultsDone;
     if (faultErr !== undefined) throw faultErr;
-    d = delta(await stats(), s0);
+    d = delta(await settled(), s0);
     check("faults: 0 mismatches", get(d, "mismatches") === 0 && faulty.mismatched === 0,
       `client ${get(d, "mismatches")}, wrk ${faulty.mismatched}`);
     check("faults: every answer is 200 as the right identity or a clean 502 error",
@@ -439,9 +453,9 @@ export async function runReliability(opts: { certs: string; log?: (line: string)
     );
 
     // -- recovery: the pools hold no dead connection any more
-    s0 = await stats();
+    s0 = await settled();
     const recovery = await runWrk(url, script, "isolated", RECOVERY_SECONDS);
-    d = delta(await stats(), s0);
+    d = delta(await settled(), s0);
     check("recovery: 0 errors and 0 mismatches after the faults",
       get(d, "errors") === 0 && get(d, "mismatches") === 0 && recovery.bad === 0 && recovery.clean === 0 && socketErrors(recovery) === 0,
       `${fmt(get(d, "requests"))} requests, ${get(d, "errors")} errors, ${get(d, "mismatches")} mismatches, ` +

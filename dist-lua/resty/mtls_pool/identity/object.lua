@@ -1,6 +1,7 @@
 --- Identity provider of last resort: a token per (certificate object, key object) pair, never
 -- reused during the worker's life. Secure without any digest, but only requests that pass the
--- very same cdata objects share pooled connections. identity.ts keeps the token per pair.
+-- very same cdata objects share pooled connections. resty.mtls_pool.identity keeps the token per
+-- pair.
 local _M = {}
 local crypto = require("resty.mtls_pool.crypto")
 local unavailable = crypto.unavailable

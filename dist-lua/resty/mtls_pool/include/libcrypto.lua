@@ -5,8 +5,9 @@
 -- OpenSSL 1.1.1 and 3.x export all of these (EVP_DigestSign and EVP_DigestVerify since 1.1.1).
 --
 -- Pointers are `void *` on purpose: the cdata ngx.ssl hands us are `void *`. The functions are
--- declared under names of our own (see crypto.ts), so lua-resty-openssl and lua-resty-string keep
--- their typed declarations of the same functions, whichever library declares first.
+-- declared under names of our own (see resty.mtls_pool.crypto), so lua-resty-openssl and
+-- lua-resty-string keep their typed declarations of the same functions, whichever library
+-- declares first.
 local _M = {}
 
 _M.DECLARATIONS = {

@@ -1,7 +1,8 @@
 /**
  * Identity provider of last resort: a token per (certificate object, key object) pair, never
  * reused during the worker's life. Secure without any digest, but only requests that pass the
- * very same cdata objects share pooled connections. identity.ts keeps the token per pair.
+ * very same cdata objects share pooled connections. resty.mtls_pool.identity keeps the token per
+ * pair.
  */
 import { unavailable } from "../crypto";
 import { check_possession } from "./ffi";
