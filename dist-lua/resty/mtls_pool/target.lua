@@ -12,6 +12,14 @@ local lower = string.lower
 local match = string.match
 local sub = string.sub
 
+--- Clears the proxy fields: a direct connection.
+local function no_proxy_in(out)
+    out.proxy_uri = nil
+    out.proxy_host = nil
+    out.proxy_port = nil
+    out.proxy_authorization = nil
+end
+
 --- A target for resolve() to fill in place, so that callers reuse one table. Its fields:
 --   scheme, host, ssl
 --   port                 nil for a unix socket ("unix:/path"), or a host given with neither
@@ -42,10 +50,7 @@ function _M.new_target()
     target.port = nil
     target.server_name = nil
     target.verify = nil
-    target.proxy_uri = nil
-    target.proxy_host = nil
-    target.proxy_port = nil
-    target.proxy_authorization = nil
+    no_proxy_in(target)
     return target
 end
 
@@ -250,10 +255,7 @@ function _M.resolve(options, default_proxy_opts, out)
     out.ssl = ssl
     out.server_name = server_name
     out.verify = verify
-    out.proxy_uri = nil
-    out.proxy_host = nil
-    out.proxy_port = nil
-    out.proxy_authorization = nil
+    no_proxy_in(out)
     -- A proxy reaches TCP targets only: a unix socket is always connected to directly.
     if port == nil then
         return nil

@@ -52,6 +52,14 @@ export interface Target {
   proxy_authorization: string | undefined;
 }
 
+/** Clears the proxy fields: a direct connection. */
+function no_proxy_in(out: Target): void {
+  out.proxy_uri = undefined;
+  out.proxy_host = undefined;
+  out.proxy_port = undefined;
+  out.proxy_authorization = undefined;
+}
+
 /**
  * A target for resolve() to fill in place, so that callers reuse one table. Its fields:
  *   scheme, host, ssl
@@ -84,12 +92,10 @@ export function new_target(): Target {
   target.port = undefined;
   target.server_name = undefined;
   target.verify = undefined;
-  target.proxy_uri = undefined;
-  target.proxy_host = undefined;
-  target.proxy_port = undefined;
-  target.proxy_authorization = undefined;
+  no_proxy_in(target);
   return target;
 }
+
 
 const DOT = 46; // "."
 const SPACE = 32;
@@ -301,10 +307,7 @@ export function resolve(options: ConnectOptions, default_proxy_opts: unknown, ou
   out.ssl = ssl;
   out.server_name = server_name;
   out.verify = verify;
-  out.proxy_uri = undefined;
-  out.proxy_host = undefined;
-  out.proxy_port = undefined;
-  out.proxy_authorization = undefined;
+  no_proxy_in(out);
 
   // A proxy reaches TCP targets only: a unix socket is always connected to directly.
   if (port === undefined) {
