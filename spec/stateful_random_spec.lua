@@ -170,7 +170,7 @@ local function run(ops)
     elseif op.kind == "request" then
       request(op, slot)
     elseif op.kind == "keepalive" then
-      slot.httpc.sock:setkeepalive(60000, 8)
+      slot.httpc.sock:setkeepalive(10000, 8) -- see raw_http.get
       slot.state = "idle"
     else
       slot.httpc.sock:close()

@@ -87,7 +87,9 @@ function _M.get(options, path, headers, keepalive, connect_fn)
   if res.close or keepalive == false then
     httpc.sock:close()
   else
-    httpc.sock:setkeepalive(60000, 16)
+    -- idle for 10 s at most: well under the servers' keepalive_timeout (60 s), so that it is this
+    -- side that closes an idle pooled connection, never the server as a spec reuses it
+    httpc.sock:setkeepalive(10000, 16)
   end
   res.reused = reused
   res.httpc = httpc
