@@ -6,15 +6,9 @@
 // TLS server (openssl s_server, TLS 1.2) fails the handshake itself on a client certificate it
 // cannot verify, where nginx completes it and answers 400.
 import path from "node:path";
-import {
-  freePorts,
-  makeTempDir,
-  startNginx,
-  startProcess,
-  startTinyproxy,
-  type NginxHandle,
-  type TinyproxyHandle,
-} from "./runtime/local.js";
+import { startNginx, type NginxHandle } from "./runtime/nginx.js";
+import { freePorts, startProcess, startTinyproxy, type TinyproxyHandle } from "./runtime/processes.js";
+import { makeTempDir } from "./runtime/registry.js";
 
 export const PROXY_USER = "proxyuser";
 export const PROXY_PASS = "proxypass";
