@@ -22,19 +22,34 @@ export function parseRow(name: string): Row {
   return name as Row;
 }
 
-/** Engine, image, then a Runtime whose launch() starts one container per nginx. */
-export async function containerRuntime(row: Row, log: (line: string) => void): Promise<Runtime> {
+/**
+ * The engine (started if need be), then the images of `rows` (built unless cached; the rows of
+ * one Debian suite in turn, the suites side by side). Returns each row's image tag.
+ */
+export async function prepareImages(rows: Row[], log: (line: string) => void): Promise<Map<Row, string>> {
   const engine = await ensureEngine(log);
   // testcontainers: its reaper image cannot be pulled here (we remove our containers ourselves),
-  // and with no bridge network it cannot work out the host's address.
+  // and with no bridge network it cannot work out the host's address. Children inherit these.
   Object.assign(process.env, {
     DOCKER_HOST: engine.host,
     TESTCONTAINERS_RYUK_DISABLED: "true",
     TESTCONTAINERS_HOST_OVERRIDE: "127.0.0.1",
   });
+  const { getContainerRuntimeClient } = await import("testcontainers");
+  const docker = (await getContainerRuntimeClient()).container.dockerode;
+  const tags = new Map<Row, string>();
+  const suites = [...new Set(rows.map((row) => ROWS[row].suite))];
+  await Promise.all(suites.map(async (suite) => {
+    for (const row of rows.filter((r) => ROWS[r].suite === suite)) tags.set(row, await ensureImage(docker, row, log));
+  }));
+  return tags;
+}
+
+/** Engine, image, then a Runtime whose launch() starts one container per nginx. */
+export async function containerRuntime(row: Row, log: (line: string) => void): Promise<Runtime> {
+  const image = (await prepareImages([row], log)).get(row)!;
   const { GenericContainer, Wait, getContainerRuntimeClient } = await import("testcontainers");
   const docker = (await getContainerRuntimeClient()).container.dockerode;
-  const image = await ensureImage(docker, row, log);
 
   const run = randomBytes(6).toString("hex");
   const label = { "mtls-pool.run": run };
