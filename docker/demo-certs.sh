@@ -20,3 +20,5 @@ for name in server alice bob; do
   openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 $ext -out "$name.crt" 2>/dev/null
 done
 rm -f ./*.csr ./*.ext ca.srl ca.key
+# nginx workers (www-data) read the client keys: throwaway keys, world-readable
+chmod 644 ./*.key
