@@ -80,8 +80,10 @@ async function main(): Promise<void> {
   if (isolated.some((r) => r.wrong)) throw new Error("resty.mtls_pool served a request as another client");
 }
 
+let ok = false;
 try {
   await main();
+  ok = true;
 } catch (err) {
   console.error(`demo: ${err instanceof Error ? err.message : String(err)}`);
   process.exitCode = 1;
@@ -90,7 +92,7 @@ try {
   if (leftovers.length > 0) {
     console.error(`demo: still running after cleanup: ${leftovers.join(", ")}`);
     process.exitCode = 1;
-  } else {
+  } else if (ok) {
     console.log(`(${((Date.now() - started) / 1000).toFixed(1)} s; every process stopped)`);
   }
 }

@@ -16,8 +16,8 @@ export interface Engine {
   dockerd?: ProcessHandle;
 }
 
-/** GET /_ping on a DOCKER_HOST (unix:// or tcp://); true when it answers OK within 3 s. */
-function ping(host: string): Promise<boolean> {
+/** GET /_ping on a DOCKER_HOST (unix:// or tcp://): true when it answers OK within 3 s, else why not. */
+function ping(host: string): Promise<true | string> {
   return new Promise((resolve) => {
     const target = host.startsWith("unix://")
       ? { socketPath: host.slice("unix://".length) }
@@ -27,10 +27,12 @@ function ping(host: string): Promise<boolean> {
         })();
     const req = http.get({ ...target, path: "/_ping", timeout: 3000 }, (res) => {
       res.resume();
-      resolve(res.statusCode === 200);
+      resolve(res.statusCode === 200 ? true : `answers ${res.statusCode} to /_ping`);
     });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(false));
+    req.on("timeout", () => req.destroy(new Error("no answer within 3 s")));
+    req.on("error", (err: NodeJS.ErrnoException) =>
+      resolve(err.code === "EACCES" ? "is not accessible (permission denied: root or the docker group)" :
+        err.code === "ENOENT" ? "absent" : `does not answer (${err.code ?? err.message})`));
   });
 }
 
@@ -38,12 +40,14 @@ function ping(host: string): Promise<boolean> {
 export async function findEngine(): Promise<{ engine?: Engine; why: string }> {
   const configured = process.env.DOCKER_HOST;
   if (configured) {
-    if (await ping(configured)) return { engine: { host: configured }, why: `DOCKER_HOST=${configured} answers` };
-    return { why: `DOCKER_HOST=${configured} does not answer` };
+    const answer = await ping(configured);
+    if (answer === true) return { engine: { host: configured }, why: `DOCKER_HOST=${configured} answers` };
+    return { why: `no Docker engine: DOCKER_HOST=${configured} ${answer}` };
   }
   const host = `unix://${DEFAULT_SOCKET}`;
-  if (existsSync(DEFAULT_SOCKET) && (await ping(host))) return { engine: { host }, why: `${DEFAULT_SOCKET} answers` };
-  return { why: `no Docker engine (DOCKER_HOST unset, ${DEFAULT_SOCKET} ${existsSync(DEFAULT_SOCKET) ? "does not answer" : "absent"})` };
+  const answer = await ping(host);
+  if (answer === true) return { engine: { host }, why: `${DEFAULT_SOCKET} answers` };
+  return { why: `no Docker engine (DOCKER_HOST unset, ${DEFAULT_SOCKET} ${answer})` };
 }
 
 const canStartDockerd = (): boolean =>
@@ -78,7 +82,7 @@ export async function ensureEngine(log: (line: string) => void): Promise<Engine>
   let exited = false;
   void handle.exited.then(() => (exited = true));
   const deadline = Date.now() + START_TIMEOUT_MS;
-  while (!(await ping(host))) {
+  while ((await ping(host)) !== true) {
     if (exited || Date.now() > deadline) {
       await handle.stop();
       const why = exited ? "exited" : `did not answer within ${START_TIMEOUT_MS / 1000} s`;

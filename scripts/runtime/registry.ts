@@ -115,22 +115,21 @@ const withTimeout = <T>(p: Promise<T>, ms: number, fallback: T): Promise<T> =>
   });
 
 /**
- * Stops everything still registered (in reverse order of registration: containers before the
- * engine), then checks nothing of it runs any more. Returns what is left (empty when all
- * stopped) and the temp dirs (kept with KEEP_TMP=1).
+ * Stops everything still registered, in reverse order of registration (so containers are gone
+ * before the engine stops), and checks each is gone before the next. Returns what is left
+ * (empty when all stopped) and the temp dirs (kept with KEEP_TMP=1).
  */
 export async function cleanupAll(): Promise<{ leftovers: string[]; dirs: string[] }> {
-  const all = [...resources].reverse();
-  for (const r of all) {
-    await withTimeout(r.stop().catch(() => undefined), 30_000, undefined);
-  }
   const leftovers: string[] = [];
-  for (const r of all) {
-    if (await withTimeout(r.alive(), 10_000, true)) {
+  // a check that cannot be made (the engine already gone) counts as nothing left
+  const alive = (r: Resource): Promise<boolean> => withTimeout(r.alive().catch(() => false), 10_000, true);
+  for (const r of [...resources].reverse()) {
+    await withTimeout(r.stop().catch(() => undefined), 30_000, undefined);
+    if (await alive(r)) {
       r.kill();
       // a SIGKILL takes effect at once; give the kernel a moment to tear the processes down
-      for (let i = 0; i < 20 && (await r.alive()); i++) await new Promise((res) => setTimeout(res, 100));
-      if (await r.alive()) leftovers.push(r.label);
+      for (let i = 0; i < 20 && (await alive(r)); i++) await new Promise((res) => setTimeout(res, 100));
+      if (await alive(r)) leftovers.push(r.label);
     }
     resources.delete(r);
   }
