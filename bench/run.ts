@@ -12,12 +12,13 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { makeCerts, TENANTS } from "../scripts/certs.js";
-import { REPO, startClient as startClientNginx, type ClientHandle } from "../scripts/client.js";
+import { startClient as startClientNginx, type ClientHandle } from "../scripts/client.js";
 import { chooseRuntime } from "../scripts/runtime/choose.js";
 import { startNginx } from "../scripts/runtime/nginx.js";
 import { freePort, freePorts, sleep } from "../scripts/runtime/processes.js";
 import { describeProbe, probeNginx } from "../scripts/runtime/probe.js";
 import { cleanupAll, makeTempDir } from "../scripts/runtime/registry.js";
+import { REPO } from "../scripts/runtime/runtime.js";
 import { runWrk } from "../scripts/runtime/wrk.js";
 
 const TIME_LIMIT_MS = 175_000;

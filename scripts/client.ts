@@ -2,11 +2,9 @@
 // through resty.mtls_pool.http_connect, as the client named in ?id= (spec/support/client_app.lua,
 // or another app with the same init(certs, names, port, sock) / handle() / stats()).
 // The one client nginx of the demo, the reliability suite and the bench.
-import { REPO } from "./runtime/images.js";
-import { freePort } from "./runtime/processes.js";
 import { startNginx, type NginxHandle } from "./runtime/nginx.js";
-
-export { REPO };
+import { freePort } from "./runtime/processes.js";
+import { REPO } from "./runtime/runtime.js";
 
 export interface ClientOptions {
   certs: string;

@@ -6,11 +6,12 @@
 // non-zero when any row failed. A dockerd started here is stopped at the end, by pid.
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { ROWS, REPO, type Row } from "./runtime/images.js";
 import { prepareImages } from "./runtime/container.js";
+import { ROWS, type Row } from "./runtime/images.js";
 import { spawnTracked } from "./runtime/processes.js";
 import { parseProbe, type Probe } from "./runtime/probe.js";
 import { cleanupAll } from "./runtime/registry.js";
+import { REPO } from "./runtime/runtime.js";
 
 const ROW_TIMEOUT_MS = 20 * 60_000;
 const CONTAINER_ROWS = Object.keys(ROWS) as Row[];

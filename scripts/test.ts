@@ -15,11 +15,10 @@ import { makeCerts } from "./certs.js";
 import { startFixtures, type Fixtures } from "./fixtures.js";
 import { runReliability } from "./suites/reliability.js";
 import { chooseRuntime } from "./runtime/choose.js";
-import { REPO } from "./runtime/images.js";
 import { startNginx } from "./runtime/nginx.js";
 import { describeProbe, probeNginx } from "./runtime/probe.js";
 import { cleanupAll, keepTmp, makeTempDir } from "./runtime/registry.js";
-import { OPTIONAL_LIBS, UsageError } from "./runtime/runtime.js";
+import { OPTIONAL_LIBS, REPO, UsageError } from "./runtime/runtime.js";
 
 const TIME_LIMIT_MS = 10 * 60 * 1000;
 

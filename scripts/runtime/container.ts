@@ -8,10 +8,10 @@ import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import type { Readable } from "node:stream";
 import { ensureEngine } from "./engine.js";
-import { ensureImage, REPO, ROWS, type Row } from "./images.js";
+import { ensureImage, ROWS, type Row } from "./images.js";
 import { settlesWithin, stopEscalating } from "./processes.js";
 import { register, sessionDir } from "./registry.js";
-import { OPTIONAL_LIBS, UsageError, type Runtime } from "./runtime.js";
+import { OPTIONAL_LIBS, REPO, UsageError, type Runtime } from "./runtime.js";
 
 /** The line docker/entrypoint.sh prints: the container is up (its listeners are waited for next). */
 const READY_LINE = "mtls-pool container: starting";

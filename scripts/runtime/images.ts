@@ -7,11 +7,9 @@ import { createHash } from "node:crypto";
 import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import type Dockerode from "dockerode";
 import { readOrEmpty, settlesWithin, tail } from "./processes.js";
-
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", ".."); // .build/scripts/runtime/
+import { REPO } from "./runtime.js";
 
 /** The matrix's container rows: the Debian suite of the base image, and the Dockerfile target. */
 export const ROWS = {

@@ -23,8 +23,6 @@ function inPath(name: string): string | undefined {
 
 export interface LocalNginx {
   bin: string;
-  /** first line of `nginx -V`, e.g. "nginx version: nginx/1.22.1" */
-  version: string;
   modules: string[];
 }
 
@@ -44,14 +42,13 @@ export function findLocalNginx(): LocalNginx {
   const res = spawnSync(bin, ["-V"], { encoding: "utf8" });
   if (res.error) throw new Error(`cannot run ${bin} -V: ${res.error.message}; ${missing}`);
   const v = `${res.stdout}${res.stderr}`; // nginx -V prints to stderr
-  const version = v.split("\n")[0] ?? bin;
   // source builds name the module dir lua-nginx-module; OpenResty's bundle names it ngx_lua-<ver>
-  if (/lua-nginx-module|ngx_lua-|openresty\//.test(v)) return { bin, version, modules: [] };
+  if (/lua-nginx-module|ngx_lua-|openresty\//.test(v)) return { bin, modules: [] };
   const dir = /--modules-path=(\S+)/.exec(v)?.[1] ?? "/usr/lib/nginx/modules";
   const modules = ["ndk_http_module.so", "ngx_http_lua_module.so"].map((m) => path.join(dir, m));
   const absent = modules.filter((m) => !existsSync(m));
   if (absent.length > 0) throw new Error(`${bin} has no ngx_lua: ${absent.join(", ")} not found; ${missing}`);
-  return { bin, version, modules };
+  return { bin, modules };
 }
 
 export function localRuntime(nginx: LocalNginx): Runtime {

@@ -23,10 +23,9 @@ let handlersInstalled = false;
 
 export const keepTmp = process.env.KEEP_TMP === "1";
 
-export function register(resource: Resource): () => void {
+export function register(resource: Resource): void {
   installHandlers();
   resources.add(resource);
-  return () => resources.delete(resource);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,12 @@
 // One interface over where nginx runs: the local runtime (this machine's nginx + ngx_lua) or
 // the container runtime (an image of docker/Dockerfile). Everything else (fixture servers,
 // wrk, the test runner) runs on this machine in both; nginx listens on 127.0.0.1 in both.
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import type { Spawned } from "./processes.js";
+
+/** The repository (this file runs as .build/scripts/runtime/runtime.js). */
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 
 export interface LaunchSpec {
   /** nginx's prefix (conf/nginx.conf inside), a dir made by makeTempDir */
