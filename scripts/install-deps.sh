@@ -11,6 +11,8 @@ CONTAINER_TOOLS=""
 if [ "${1:-}" = "--containers" ]; then
   PACKAGES="$PACKAGES docker.io debootstrap"
   CONTAINER_TOOLS="docker debootstrap"
+  # dockerd only where the runtime may have to start one: no DOCKER_HOST, no local socket
+  if [ -z "${DOCKER_HOST:-}" ] && [ ! -S /var/run/docker.sock ]; then CONTAINER_TOOLS="$CONTAINER_TOOLS dockerd"; fi
 fi
 OPENRESTY=/usr/local/openresty
 
