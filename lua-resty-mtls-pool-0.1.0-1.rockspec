@@ -38,6 +38,8 @@ build = {
     ["resty.mtls_pool.include.libcrypto"] = "dist-lua/resty/mtls_pool/include/libcrypto.lua",
     ["resty.mtls_pool.name"] = "dist-lua/resty/mtls_pool/name.lua",
     ["resty.mtls_pool.patch"] = "dist-lua/resty/mtls_pool/patch.lua",
+    ["resty.mtls_pool.pem"] = "dist-lua/resty/mtls_pool/pem.lua",
+    ["resty.mtls_pool.sessions"] = "dist-lua/resty/mtls_pool/sessions.lua",
     ["resty.mtls_pool.target"] = "dist-lua/resty/mtls_pool/target.lua",
   },
 }

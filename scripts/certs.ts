@@ -7,9 +7,11 @@
 //   dave-chain.crt    dave's leaf + intermediate
 //   server.crt/.key   CN=localhost, SAN DNS:localhost, IP:127.0.0.1, IP:::1
 //   attacker.key      an RSA key that matches no certificate
+//   forged-alice.key, forged-carol.key  keys that hold the victim's public key (so that
+//                     X509_check_private_key accepts them) with the attacker's private parts
 //   tenant01..16.crt/.key  EC P-256 clients of the test CA, for load tests with many identities
 import { execFile, execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createPrivateKey, createPublicKey, randomBytes, type JsonWebKey } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -99,8 +101,47 @@ export async function makeCerts(dir: string): Promise<string> {
     if (!/^[0-9a-f]{64}$/.test(hex)) throw new Error(`unexpected fingerprint output for ${name}: ${out}`);
     await writeFile(f(`${name}.fp`), hex); // no newline: read("*a") gives the bare hex
   }
+  await writeFile(f("forged-alice.key"), forgedRsaKey(await read("alice.crt"), await read("attacker.key")));
+  await writeFile(f("forged-carol.key"), forgedEcKey(await read("carol.crt"), await read("tenant16.key")));
   await writeFile(f(STAMP), "");
   return dir;
+}
+
+// A minimal DER writer for the two forged keys.
+function der(tag: number, content: Buffer): Buffer {
+  const n = content.length;
+  const length = n < 0x80 ? Buffer.from([n]) : n < 0x100 ? Buffer.from([0x81, n]) : Buffer.from([0x82, n >> 8, n & 0xff]);
+  return Buffer.concat([Buffer.from([tag]), length, content]);
+}
+function derInteger(base64url: string): Buffer {
+  const bytes = Buffer.from(base64url, "base64url");
+  return der(0x02, bytes[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes);
+}
+function pem(label: string, body: Buffer): string {
+  return `-----BEGIN ${label}-----\n${body.toString("base64").replace(/.{64}/g, "$&\n").replace(/\n?$/, "\n")}-----END ${label}-----\n`;
+}
+const jwk = (key: { export(options: { format: "jwk" }): JsonWebKey }): JsonWebKey => key.export({ format: "jwk" });
+
+/** RSAPrivateKey with the victim's n and e, and the attacker key's private numbers. */
+function forgedRsaKey(victimCert: string, attackerKey: string): string {
+  const victim = jwk(createPublicKey(victimCert));
+  const own = jwk(createPrivateKey(attackerKey));
+  const fields = [victim.n, victim.e, own.d, own.p, own.q, own.dp, own.dq, own.qi] as string[];
+  return pem("RSA PRIVATE KEY", der(0x30, Buffer.concat([der(0x02, Buffer.from([0])), ...fields.map(derInteger)])));
+}
+
+/** ECPrivateKey (P-256) with the attacker key's scalar and the victim's public point. */
+function forgedEcKey(victimCert: string, attackerKey: string): string {
+  const victim = jwk(createPublicKey(victimCert));
+  const own = jwk(createPrivateKey(attackerKey));
+  const point = Buffer.concat([Buffer.from([0, 4]), Buffer.from(victim.x!, "base64url"), Buffer.from(victim.y!, "base64url")]);
+  const prime256v1 = Buffer.from("06082a8648ce3d030107", "hex");
+  return pem("EC PRIVATE KEY", der(0x30, Buffer.concat([
+    der(0x02, Buffer.from([1])),
+    der(0x04, Buffer.from(own.d!, "base64url")),
+    der(0xa0, prime256v1),
+    der(0xa1, der(0x03, point)),
+  ])));
 }
 
 /** A random positive 64-bit serial, so that no two test certificates share issuer+serial. */

@@ -1,10 +1,14 @@
 // The servers integration specs talk to: one nginx with an mTLS server (TCP + unix socket), a
 // plain-TLS server and a plain HTTP server, all answering
 //   dn=<$ssl_client_s_dn> conn=<$connection> reqs=<$connection_requests>
-// and two tinyproxy forward proxies (one with Basic auth). The mTLS server logs every request it
+// and two tinyproxy forward proxies (one with Basic auth). The resumable server (TLS 1.2, session
+// cache and tickets, client certificate optional) is where session reuse and certificate-less
+// connects can show which identity a connection really carries. The recorder (a Node server) plays
+// a proxy that refuses every CONNECT, and answers `GET /last` with the last CONNECT request it got. The mTLS server logs every request it
 // answers (connection, DN, SNI, URI) to mtlsAccessLog, so specs can assert what it saw. A strict
 // TLS server (openssl s_server, TLS 1.2) fails the handshake itself on a client certificate it
 // cannot verify, where nginx completes it and answers 400.
+import net from "node:net";
 import path from "node:path";
 import { startNginx, type NginxHandle } from "./runtime/nginx.js";
 import { freePorts, startProcess, startTinyproxy, type TinyproxyHandle } from "./runtime/processes.js";
@@ -22,6 +26,8 @@ export interface Fixtures {
   proxyPort: number;
   proxyAuthPort: number;
   strictTlsPort: number;
+  resumePort: number;
+  recordPort: number;
   mtlsAccessLog: string;
   servers: NginxHandle;
   /** the environment specs get (see specEnv) */
@@ -33,8 +39,8 @@ const ECHO = `location / { return 200 "dn=$ssl_client_s_dn conn=$connection reqs
 
 /** Starts the servers; `certs` is a directory made by makeCerts. */
 export async function startFixtures(certs: string): Promise<Fixtures> {
-  const [mtlsPort, tlsPort, httpPort, proxyPort, proxyAuthPort, strictTlsPort] = (await freePorts(6)) as [
-    number, number, number, number, number, number,
+  const [mtlsPort, tlsPort, httpPort, proxyPort, proxyAuthPort, strictTlsPort, resumePort, recordPort] = (await freePorts(8)) as [
+    number, number, number, number, number, number, number, number,
   ];
   const prefix = makeTempDir("servers");
   const mtlsSock = path.join(prefix, "mtls.sock");
@@ -65,6 +71,17 @@ export async function startFixtures(certs: string): Promise<Fixtures> {
   server {
     listen 127.0.0.1:${httpPort};
     ${ECHO}
+  }
+  server {
+    listen 127.0.0.1:${resumePort} ssl;
+    ${serverCert}
+    ssl_protocols TLSv1.2;
+    ssl_session_cache shared:resume:1m;
+    ssl_session_tickets on;
+    ssl_client_certificate ${certs}/ca.crt;
+    ssl_verify_client optional;
+    ssl_verify_depth 3;
+    location / { return 200 "dn=$ssl_client_s_dn conn=$connection reqs=$connection_requests resumed=$ssl_session_reused\\n"; }
   }`;
 
   const started: Array<{ stop(): Promise<void> }> = [];
@@ -72,7 +89,7 @@ export async function startFixtures(certs: string): Promise<Fixtures> {
     await Promise.all(started.splice(0).map((h) => h.stop()));
   };
   try {
-    const servers = await startNginx({ prefix, body, ports: [mtlsPort, tlsPort, httpPort], unixSockets: [mtlsSock] });
+    const servers = await startNginx({ prefix, body, ports: [mtlsPort, tlsPort, httpPort, resumePort], unixSockets: [mtlsSock] });
     started.push(servers);
     const proxies: TinyproxyHandle[] = await Promise.all([
       startTinyproxy({ port: proxyPort }),
@@ -90,14 +107,52 @@ export async function startFixtures(certs: string): Promise<Fixtures> {
       ports: [strictTlsPort],
     });
     started.push(strict);
-    const env = specEnv({ certs, mtlsPort, mtlsSock, tlsPort, httpPort, proxyPort, proxyAuthPort, strictTlsPort, mtlsAccessLog });
+    started.push(await startRecorder(recordPort));
+    const env = specEnv({
+      certs, mtlsPort, mtlsSock, tlsPort, httpPort, proxyPort, proxyAuthPort, strictTlsPort, resumePort, recordPort,
+      mtlsAccessLog,
+    });
     return {
-      certs, mtlsPort, mtlsSock, tlsPort, httpPort, proxyPort, proxyAuthPort, strictTlsPort, mtlsAccessLog, servers, env, stop,
+      certs, mtlsPort, mtlsSock, tlsPort, httpPort, proxyPort, proxyAuthPort, strictTlsPort, resumePort, recordPort,
+      mtlsAccessLog, servers, env, stop,
     };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+/** The CONNECT recorder described at the top of this file. */
+async function startRecorder(port: number): Promise<{ stop(): Promise<void> }> {
+  let last = "";
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    let head = "";
+    socket.on("data", (chunk) => {
+      head += chunk.toString("latin1");
+      const end = head.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const request = head.slice(0, end + 4);
+      const body = request.startsWith("GET /last ") ? last : "";
+      if (!request.startsWith("GET /last ")) last = request;
+      const status = body === "" ? "403 Forbidden" : "200 OK";
+      socket.end(`HTTP/1.1 ${status}\r\nContent-Length: ${Buffer.byteLength(body, "latin1")}\r\nConnection: close\r\n\r\n${body}`, "latin1");
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => resolve());
+  });
+  return {
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 /** The environment variables through which specs find the fixtures. */
@@ -113,6 +168,8 @@ function specEnv(f: Omit<Fixtures, "servers" | "env" | "stop">): Record<string, 
     PROXY_AUTH_USER: PROXY_USER,
     PROXY_AUTH_PASS: PROXY_PASS,
     STRICT_TLS_PORT: String(f.strictTlsPort),
+    RESUME_SERVER_PORT: String(f.resumePort),
+    RECORD_SERVER_PORT: String(f.recordPort),
     MTLS_ACCESS_LOG: f.mtlsAccessLog,
   };
 }

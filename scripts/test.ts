@@ -21,6 +21,8 @@ import { cleanupAll, keepTmp, makeTempDir } from "./runtime/registry.js";
 import { OPTIONAL_LIBS, REPO, UsageError } from "./runtime/runtime.js";
 
 const TIME_LIMIT_MS = 10 * 60 * 1000;
+// Seeds and sizes of the randomised specs (stateful_random_spec.lua, pool_name_property_spec.lua).
+const SPEC_SETTINGS = ["MTLS_POOL_SEED", "MTLS_POOL_OPS", "PROPERTY_SEED", "PROPERTY_PAIRS"];
 
 interface Args {
   runtime: string;
@@ -85,8 +87,10 @@ async function runBusted(
     const dir = process.env[name];
     return dir ? [[name, dir] as const] : [];
   });
+  const settings = SPEC_SETTINGS.flatMap((name) => (process.env[name] ? [[name, process.env[name]] as const] : []));
   const env: Record<string, string> = {
     ...fixtures.env,
+    ...Object.fromEntries(settings),
     ...Object.fromEntries(libs),
     REPO_ROOT: REPO,
     NGINX_ERROR_LOG: errorLog,

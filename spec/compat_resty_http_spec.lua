@@ -37,13 +37,14 @@ for _, name in ipairs({ "alice", "bob" }) do
   clients[name] = { cert = helpers.cert(name), key = helpers.key(name) }
 end
 
--- One request as `who` through lua-resty-http's own API; the connection goes back to the pool.
-local function request(http, who)
+-- One request as `who` through lua-resty-http's own API (with the connect options `extra`); the
+-- connection goes back to the pool.
+local function request(http, who, extra)
   local httpc = http.new()
-  local ok, err = httpc:connect({
+  local ok, err = httpc:connect(helpers.merged({
     scheme = "https", host = "127.0.0.1", port = MTLS_PORT, ssl_server_name = "localhost",
     ssl_client_cert = clients[who].cert, ssl_client_priv_key = clients[who].key,
-  })
+  }, extra))
   if not ok then
     return nil, "connect: " .. tostring(err)
   end
@@ -60,11 +61,11 @@ end
 
 -- alice, bob, alice, bob, ...: how many requests the server saw as someone else, and how many
 -- failed (with the first error).
-local function alternate(http)
+local function alternate(http, extra)
   local mismatches, failures, reused, first_err = 0, 0, 0, nil
   for i = 1, 8 do
     local who = (i % 2 == 1) and "alice" or "bob"
-    local res, err = request(http, who)
+    local res, err = request(http, who, extra)
     if not res then
       failures = failures + 1
       first_err = first_err or err
@@ -128,6 +129,41 @@ describe("lua-resty-http compat", function()
     report("with the shim", version, r)
     assert.same({ mismatches = 0, failures = 0 }, { mismatches = r.mismatches, failures = r.failures })
     assert.is_true(r.reused >= 4)
+  end)
+
+  -- The same http module patched, or loaded through the shim.
+  local function fixed_ways()
+    local ways = { { "with the shim", load_http(true) } }
+    local loaded, http = pcall(load_http, false)
+    if loaded then
+      ways[#ways + 1] = { "patched", assert(mtls_pool.patch(http)) }
+    end
+    return ways
+  end
+
+  it("an application's own pool name still keeps identities apart (patched and shim)", function()
+    for _, way in ipairs(fixed_ways()) do
+      local r = alternate(way[2], { pool = "shared-by-app" })
+      report(way[1] .. ", pool = \"shared-by-app\"", version, r)
+      assert.same({ mismatches = 0, failures = 0 }, { mismatches = r.mismatches, failures = r.failures })
+      assert.is_true(r.reused >= 4)
+    end
+  end)
+
+  it("a refused connect leaves no connection for request() (patched and shim)", function()
+    for _, way in ipairs(fixed_ways()) do
+      local httpc = way[2].new()
+      assert(httpc:connect({ scheme = "https", host = "127.0.0.1", port = MTLS_PORT, ssl_server_name = "localhost",
+                             ssl_client_cert = clients.alice.cert, ssl_client_priv_key = clients.alice.key }))
+      local ok, err = httpc:connect({ scheme = "https", host = "127.0.0.1", port = MTLS_PORT,
+                                      ssl_server_name = "localhost", ssl_client_cert = clients.alice.cert,
+                                      ssl_client_priv_key = clients.bob.key })
+      assert.is_nil(ok)
+      assert.equal("private key does not match ssl_client_cert", err)
+      local res, req_err = httpc:request({ path = "/", headers = { Host = "localhost" } })
+      assert.is_nil(res, way[1] .. ": request() after a refused connect was answered")
+      assert.equal("closed", req_err)
+    end
   end)
 
   it("patch() leaves the other connect forms alone", function()

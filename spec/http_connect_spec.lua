@@ -36,18 +36,18 @@ local function mtls(name, extra)
   return options
 end
 
-local function get(options)
-  local res, err = raw_http.get(options)
+local function get(options, connect_fn)
+  local res, err = raw_http.get(options, nil, nil, nil, connect_fn)
   assert(res, err)
   return res
 end
 
 -- Sends alice, bob, alice, bob... `rounds` times; returns the rows and the mismatch count.
-local function alternate(rounds, extra)
+local function alternate(rounds, extra, connect_fn)
   local rows, mismatches, reused = {}, 0, 0
   for i = 1, rounds * 2 do
     local who = (i % 2 == 1) and "alice" or "bob"
-    local res = get(mtls(who, extra))
+    local res = get(mtls(who, extra), connect_fn)
     assert.equal(200, res.status)
     if res.dn ~= "CN=" .. who then
       mismatches = mismatches + 1
@@ -73,7 +73,8 @@ describe("http_connect against a real mTLS server", function()
   end)
 
   it("leaks identities with an identity-less pool name (the scenario can fail)", function()
-    local rows, mismatches = alternate(4, { pool = "identity-less:127.0.0.1:" .. MTLS_PORT })
+    local rows, mismatches = alternate(4, { pool = "identity-less:127.0.0.1:" .. MTLS_PORT },
+                                       require("support.by_hand_connect"))
     helpers.say("identity-less: ", table.concat(rows, "; "))
     assert.is_true(mismatches > 0, "the shared pool was expected to serve bob on alice's connection")
   end)

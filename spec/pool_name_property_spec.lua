@@ -8,18 +8,9 @@ local new_target = require("resty.mtls_pool.target").new_target
 local PAIRS = tonumber(helpers.env("PROPERTY_PAIRS")) or 100000
 local SEED = tonumber(helpers.env("PROPERTY_SEED")) or 20261129
 
--- A small deterministic generator (xorshift32), independent of math.random's state. (An LCG
--- modulo 2^31 read through its low bits, as this spec once used, repeats them with short periods:
--- whole kinds of pairs, such as two tuples differing only in ssl_verify, never came up.)
-local bit = require "bit"
-local bxor, lshift, rshift = bit.bxor, bit.lshift, bit.rshift
-local state = SEED
-local function rand(n)
-  state = bxor(state, lshift(state, 13))
-  state = bxor(state, rshift(state, 17))
-  state = bxor(state, lshift(state, 5))
-  return state % n + 1
-end
+-- Independent of math.random; see helpers.xorshift32 (two tuples differing only in ssl_verify,
+-- say, must come up).
+local rand = helpers.xorshift32(SEED)
 
 local PIECES = { "a", "b", "Z", "0", "9", ".", "-", "_", ":", "/", "[", "]", "|", "%", "#", "~", "+", "!",
                  "\"", "\0", " ", "\n", "\255", "%7C", "%25", "::1", "[::1]", "|~|", "#443", "\"\"", "unix:" }

@@ -55,9 +55,11 @@ describe("README", function()
   end
 
   local lua = blocks("lua")
-  local setup_block, resty_http_block, cosocket_block, configure_block
+  local setup_block, resty_http_block, cosocket_block, configure_block, pem_block
   for _, code in ipairs(lua) do
-    if code:find("parse_pem_cert", 1, true) then
+    if code:find("load_pem_pair", 1, true) then
+      pem_block = code
+    elseif code:find("parse_pem_cert", 1, true) then
       setup_block = code
     elseif code:find('require "resty.http"', 1, true) then
       resty_http_block = code
@@ -70,9 +72,22 @@ describe("README", function()
     end
   end
 
-  it("has the four Lua snippets this spec knows", function()
-    assert.equal(4, #lua)
-    assert.truthy(setup_block and resty_http_block and cosocket_block and configure_block)
+  it("has the five Lua snippets this spec knows", function()
+    assert.equal(5, #lua)
+    assert.truthy(setup_block and resty_http_block and cosocket_block and configure_block and pem_block)
+  end)
+
+  it("load_pem_pair: the same PEM text gives the same objects, and the tenant reaches the server", function()
+    exercise({ pem_block }, [=[
+      local pem = require("support.helpers").pem
+      local first = assert(tenant_options(pem("alice.crt"), pem("alice.key")))
+      local again = assert(tenant_options(pem("alice.crt"), pem("alice.key")))
+      assert(first.ssl_client_cert == again.ssl_client_cert and first.ssl_client_priv_key == again.ssl_client_priv_key)
+      local res = assert(raw_http.get(first))
+      assert(res.dn == "CN=alice", "served as " .. tostring(res.dn))
+      local none, err = tenant_options(pem("alice.crt"), pem("bob.key"))
+      assert(none == nil and err == "load_pem_pair: private key does not match ssl_client_cert", err)
+    ]=])
   end)
 
   it("pool_name + setclientcert: each tenant reaches the server as itself, over pooled connections", function()

@@ -122,12 +122,22 @@ describe("attack: separator bytes crafted to land in another identity's pool", f
   end)
 
   it("the scenario can fail: a request given a victim's pool name rides the victim's connection", function()
-    -- carol, not alice: this deliberately spends a request on the victim's connection
+    -- carol, not alice: this deliberately spends a request on the victim's connection. The
+    -- victim's pool name used verbatim, as lua-resty-http <= 0.17.1 uses options.pool.
     local v = rel.options("carol")
     local first = assert(rel.get(v, "/victim"))
-    local res = assert(rel.get(rel.options(nil, { pool = rel.pool_name(v) }), "/attack/explicit-pool"))
+    local res = assert(rel.get(rel.options(nil, { pool = rel.pool_name(v) }), "/attack/explicit-pool",
+                               require("support.by_hand_connect")))
     assert.equal("CN=carol", res.dn)
     assert.equal(first.conn, res.conn)
+  end)
+
+  it("a victim's pool name passed as `pool` is only a namespace: no ride", function()
+    local v = rel.options("carol")
+    local first = assert(rel.get(v, "/victim"))
+    local res = rel.get(rel.options(nil, { pool = rel.pool_name(v) }), "/attack/explicit-pool")
+    assert.is_not.equal("CN=carol", res and res.dn)
+    assert.is_not.equal(first.conn, res and res.conn)
   end)
 
   -- Values embedding the victim's identity token and pool name, raw or pre-escaped, with the

@@ -3,10 +3,12 @@
 --   id=<client> dn=<DN the server saw> conn=<server connection> reused=<n> mismatch=<0|1>
 -- and counts requests, errors, mismatches and reused connections in lua_shared_dict "stats".
 -- Modes: isolated (resty.mtls_pool pool names), shared (one identity-less pool, as
--- lua-resty-http <= 0.17.1 names them), nokeepalive (close after each request).
+-- lua-resty-http <= 0.17.1 names them, through support.by_hand_connect), nokeepalive (close
+-- after each request).
 -- GET /stats answers the counters as "name=value" lines, plus this worker's Lua memory.
 local helpers = require "support.helpers"
 local raw_http = require "support.raw_http"
+local by_hand_connect = require "support.by_hand_connect"
 
 local _M = {}
 
@@ -30,8 +32,9 @@ local function count(name)
   stats:incr(name, 1, 0)
 end
 
--- The client named by ?id= (a random one without it) and the connect options for it in ?mode=;
--- answers 400 and returns nil for an unknown client. Shared with reliability_client.lua.
+-- The client named by ?id= (a random one without it), the connect options for it in ?mode=, and
+-- the connect function for that mode (nil: resty.mtls_pool's); answers 400 and returns nil for
+-- an unknown client. Shared with reliability_client.lua.
 function _M.request_options(args)
   local id = args.id or names[math.random(#names)]
   local client = clients[id]
@@ -47,15 +50,16 @@ function _M.request_options(args)
   end
   if args.mode == "shared" then
     options.pool = "identity-less" -- as lua-resty-http <= 0.17.1 names pools
+    return id, options, by_hand_connect
   end
   return id, options
 end
 
 -- One upstream GET as client `id` with `options`: counted, then answered as described above.
 -- Shared with bench/lua/bench/client.lua.
-function _M.get_as(id, options, keepalive)
+function _M.get_as(id, options, keepalive, connect_fn)
   count("requests")
-  local res, err = raw_http.get(options, "/", nil, keepalive)
+  local res, err = raw_http.get(options, "/", nil, keepalive, connect_fn)
   if not res then
     count("errors")
     ngx.status = 502
@@ -75,9 +79,9 @@ end
 
 function _M.handle()
   local args = ngx.req.get_uri_args()
-  local id, options = _M.request_options(args)
+  local id, options, connect_fn = _M.request_options(args)
   if id then
-    _M.get_as(id, options, args.mode ~= "nokeepalive")
+    _M.get_as(id, options, args.mode ~= "nokeepalive", connect_fn)
   end
 end
 

@@ -82,7 +82,6 @@ function _M.tmpdir(label)
   return (out:gsub("%s+$", ""))
 end
 
--- Prints to the test run's output (ngx's print() goes to error.log instead).
 -- A shallow copy of table `t` with the fields of `extra` (if any) set over it.
 function _M.merged(t, extra)
   local out = {}
@@ -95,10 +94,25 @@ function _M.merged(t, extra)
   return out
 end
 
+-- Prints to the test run's output (ngx's print() goes to error.log instead).
 function _M.say(...)
   io.stdout:write(...)
   io.stdout:write("\n")
   io.stdout:flush()
+end
+
+-- A small deterministic generator (xorshift32) seeded with `seed`, independent of math.random's
+-- state: rand(n) is an integer from 1 to n. (An LCG modulo 2^31 read through its low bits, as the
+-- property spec once used, repeats them with short periods: whole kinds of cases never came up.)
+function _M.xorshift32(seed)
+  local bxor, lshift, rshift = bit.bxor, bit.lshift, bit.rshift
+  local state = seed
+  return function(n)
+    state = bxor(state, lshift(state, 13))
+    state = bxor(state, rshift(state, 17))
+    state = bxor(state, lshift(state, 5))
+    return state % n + 1
+  end
 end
 
 -- Prepends the lib folder named by env var `var` to package.path; returns the folder or nil.

@@ -39,17 +39,9 @@ function _M.read_response(sock)
   return { status = status, body = body, close = close }
 end
 
--- GET `path` with connect options `options` on a new client object; the connection goes back
--- to the pool afterwards unless `keepalive` is false or the server closes it.
--- Returns { status, body, dn, conn, reused } or nil, err (err from connect or the exchange).
-function _M.get(options, path, headers, keepalive)
-  local httpc = { sock = ngx.socket.tcp(), proxy_opts = options.default_proxy_opts }
-  httpc.sock:settimeouts(5000, 5000, 5000)
-  local ok, err = connect(httpc, options)
-  if not ok then
-    return nil, err
-  end
-  local reused = httpc.sock:getreusedtimes()
+-- Sends GET `path` on the connected `httpc` and reads the response, leaving the connection as
+-- it is. Returns { status, body, close, dn, conn, resumed } or nil, err.
+function _M.request(httpc, path, headers)
   local target = (httpc.path_prefix or "") .. (path or "/")
   local request = { "GET ", target, " HTTP/1.1\r\nHost: localhost\r\n" }
   if httpc.http_proxy_auth then
@@ -59,14 +51,35 @@ function _M.get(options, path, headers, keepalive)
     request[#request + 1] = name .. ": " .. value .. "\r\n"
   end
   request[#request + 1] = "\r\n"
-  local sent
-  sent, err = httpc.sock:send(table.concat(request))
+  local sent, err = httpc.sock:send(table.concat(request))
   if not sent then
-    httpc.sock:close()
     return nil, "send: " .. tostring(err)
   end
   local res
   res, err = _M.read_response(httpc.sock)
+  if not res then
+    return nil, err
+  end
+  res.dn = res.body:match("dn=(.-) conn=")
+  res.conn = tonumber(res.body:match("conn=(%d+)"))
+  res.resumed = res.body:match("resumed=(%S+)")
+  return res
+end
+
+-- GET `path` with connect options `options` on a new client object; the connection goes back
+-- to the pool afterwards unless `keepalive` is false or the server closes it. `connect_fn`
+-- defaults to resty.mtls_pool.http_connect.
+-- Returns { status, body, dn, conn, reused, httpc } or nil, err (from connect or the exchange).
+function _M.get(options, path, headers, keepalive, connect_fn)
+  local httpc = { sock = ngx.socket.tcp(), proxy_opts = options.default_proxy_opts }
+  httpc.sock:settimeouts(5000, 5000, 5000)
+  local ok, err = (connect_fn or connect)(httpc, options)
+  if not ok then
+    return nil, err
+  end
+  local reused = httpc.sock:getreusedtimes()
+  local res
+  res, err = _M.request(httpc, path, headers)
   if not res then
     httpc.sock:close()
     return nil, err
@@ -77,8 +90,6 @@ function _M.get(options, path, headers, keepalive)
     httpc.sock:setkeepalive(60000, 16)
   end
   res.reused = reused
-  res.dn = res.body:match("dn=(.-) conn=")
-  res.conn = tonumber(res.body:match("conn=(%d+)"))
   res.httpc = httpc
   return res
 end

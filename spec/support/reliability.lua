@@ -35,8 +35,8 @@ function _M.options(who, extra)
 end
 
 -- raw_http.get plus the server's request count on that connection (res.reqs).
-function _M.get(options, path)
-  local res, err = raw_http.get(options, path)
+function _M.get(options, path, connect_fn)
+  local res, err = raw_http.get(options, path, nil, nil, connect_fn)
   if res then
     res.reqs = tonumber(res.body:match("reqs=(%d+)"))
   end

@@ -65,14 +65,14 @@ end
 
 function _M.handle()
   local args = ngx.req.get_uri_args()
-  local id, options = client_app.request_options(args)
+  local id, options, connect_fn = client_app.request_options(args)
   if not id then
     return
   end
   count("requests")
   local sock = ngx.socket.tcp()
   sock:settimeouts(5000, 5000, 5000)
-  local ok, err = connect({ sock = sock }, options)
+  local ok, err = (connect_fn or connect)({ sock = sock }, options)
   if not ok then
     return fail(sock, 0, err)
   end

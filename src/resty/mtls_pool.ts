@@ -3,11 +3,38 @@
  *
  *   local name, err = mtls_pool.pool_name(options, default_proxy_opts)
  *   local id, err   = mtls_pool.client_identity(cert, key)
+ *   local pair, err = mtls_pool.load_pem_pair(cert_pem, key_pem) -- pair.cert, pair.key
  *   mtls_pool.patch(require "resty.http")
  *   mtls_pool.configure{ provider = "auto" | "openssl" | "ffi" | "object" }
  *   mtls_pool.provider()
+ *
+ * Reading the modules (resty/mtls_pool/*.lua), in the order a connect uses them; start with
+ * http_connect, the whole path in one function:
+ *   http_connect  connect(httpc, options): resolve, identity, name, then tcpsock:connect with
+ *                 that pool, the proxy CONNECT, setclientcert and sslhandshake on a new
+ *                 connection; every refusal closes the socket
+ *   target        resolve(): the options checked, lua-resty-http's defaults applied, no_proxy
+ *   identity      client_identity(): checks the cert/key pair, picks a provider (identity/openssl,
+ *                 identity/ffi, identity/object), caches the identity per cert/key object
+ *   name          name_for() / pool_name(): the pool name of a target and identity (inside the
+ *                 caller's options.pool, when given), cached
+ *   sessions      which pool each TLS session was made in: a session resumes only there
+ *   pem           load_pem_pair(): PEM text to parsed objects, cached, so identities stay warm
+ *   encode        the name's format: one escaped token per field, injective; long names hashed
+ *   bounded       the size-bounded caches all of the above use
+ *   crypto        SHA-256, HMAC and random bytes over nginx's own libcrypto, declared in
+ *                 include/libcrypto
+ *   patch         patch(http): lua-resty-http's table-form connect goes through http_connect
  */
+import * as identity from "./mtls_pool/identity";
+import * as name from "./mtls_pool/name";
+import * as patcher from "./mtls_pool/patch";
+import * as pem from "./mtls_pool/pem";
+
 export const _VERSION = "0.1.0";
-export { pool_name } from "./mtls_pool/name";
-export { client_identity, configure, provider } from "./mtls_pool/identity";
-export { patch } from "./mtls_pool/patch";
+export const pool_name = name.pool_name;
+export const client_identity = identity.client_identity;
+export const configure = identity.configure;
+export const provider = identity.provider;
+export const patch = patcher.patch;
+export const load_pem_pair = pem.load_pem_pair;

@@ -18,10 +18,13 @@ declare module "ffi" {
   export function istype(ct: CType | string, value: unknown): boolean;
 
   /**
-   * ffi.C, the default C namespace. Its members are the C functions declared with cdef;
-   * each declaring module adds them to this interface (see libcrypto.d.ts).
+   * ffi.C, the default C namespace. Its members are the C functions declared with cdef: a module
+   * casts it to the type of what it declared (see resty/mtls_pool/include/libcrypto.ts).
    */
   export interface Namespace {}
+
+  /** A cdata array, indexed from 0 as in C (get/set compile to plain Lua indexing). */
+  export type CArray<T> = CData & LuaTable<number, T>;
   export const C: Namespace;
 
   // ffi.new and ffi.typeof, whose names are reserved words in TypeScript.

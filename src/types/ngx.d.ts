@@ -19,8 +19,8 @@ declare interface PrivateKey extends CData {
   readonly __privateKey: unique symbol;
 }
 
-/** The userdata returned by sslhandshake when reusing sessions is requested. */
-declare interface SslSession {
+/** The `SSL_SESSION *` cdata sslhandshake returns when reusing sessions is requested. */
+declare interface SslSession extends CData {
   readonly __sslSession: unique symbol;
 }
 
@@ -40,8 +40,15 @@ declare interface TcpSock {
     sslVerify: boolean | undefined,
     sendStatusReq: boolean | undefined,
   ): LuaMultiReturn<[SslSession | true | undefined, string | undefined]>;
-  /** ngx_lua >= 0.10.23 only. */
-  setclientcert?(this: TcpSock, cert: CertChain, key: PrivateKey): LuaMultiReturn<[true | undefined, string | undefined]>;
+  /**
+   * ngx_lua >= 0.10.23 only. The pair stays on the object for every later handshake on it;
+   * nil, nil takes it off.
+   */
+  setclientcert?(
+    this: TcpSock,
+    cert: CertChain | undefined,
+    key: PrivateKey | undefined,
+  ): LuaMultiReturn<[true | undefined, string | undefined]>;
   getreusedtimes(this: TcpSock): LuaMultiReturn<[number | undefined, string | undefined]>;
   setkeepalive(this: TcpSock, timeout?: number, size?: number): LuaMultiReturn<[1 | undefined, string | undefined]>;
   send(this: TcpSock, data: string): LuaMultiReturn<[number | undefined, string | undefined]>;

@@ -5,29 +5,35 @@
 
 declare interface OpensslPkey {
   readonly ctx: CData;
+  /** Signs `data` (digested with `md`; nil: the key's own, as Ed25519 requires). */
+  sign(this: OpensslPkey, data: string, md: string | undefined): LuaMultiReturn<[string | undefined, string | undefined]>;
+  verify(this: OpensslPkey, signature: string, data: string, md: string | undefined): LuaMultiReturn<[boolean | undefined, string | undefined]>;
 }
 
 declare interface OpensslX509 {
   readonly ctx: CData;
-  check_private_key(this: OpensslX509, key: OpensslPkey): LuaMultiReturn<[boolean, string | undefined]>;
+  /** A copy of the certificate's public key. */
+  get_pubkey(this: OpensslX509): OpensslPkey | undefined;
   /** Binary digest of the DER encoding. */
   digest(this: OpensslX509, algorithm: string): LuaMultiReturn<[string | undefined, string | undefined]>;
 }
 
-declare interface OpensslX509Chain {
-  /** Works with and without LUAJIT_ENABLE_LUA52COMPAT, unlike `#chain`. */
-  count(this: OpensslX509Chain): number;
-  /** 1-based; returns a copy of the element as an x509 instance. */
-  index(this: OpensslX509Chain, i: number): OpensslX509 | undefined;
-}
-
 /** @noSelf */
-declare interface OpensslX509ChainModule {
-  dup(ctx: CData): LuaMultiReturn<[OpensslX509Chain | undefined, string | undefined]>;
+declare interface OpensslX509Module {
+  /** Takes ownership of an X509* cdata (attaches X509_free with ffi.gc). */
+  "new"(ctx: CData): LuaMultiReturn<[OpensslX509 | undefined, string | undefined]>;
 }
 
 /** @noSelf */
 declare interface OpensslPkeyModule {
   /** Takes ownership of an EVP_PKEY* cdata (attaches EVP_PKEY_free with ffi.gc). */
   "new"(ctx: CData): LuaMultiReturn<[OpensslPkey | undefined, string | undefined]>;
+}
+
+/** @noSelf ffi.C with the functions lua-resty-openssl declares (its include/ modules). */
+declare interface OpensslC {
+  OPENSSL_sk_num(stack: CData): number;
+  OPENSSL_sk_value(stack: CData, index: number): CData;
+  X509_up_ref(x509: CData): number;
+  ERR_clear_error(): void;
 }

@@ -6,13 +6,15 @@
 --                  is parsed once: with OpenSSL 3.0 its parse costs ~3x the certificate's and
 --                  exercises nothing more.
 --   by_hand()      a control for isolated mode: certificates parsed once, the pool named by the
---                  application ("by-hand:<client>"), so resty.mtls_pool does no naming.
+--                  application ("by-hand:<client>") and connected by support.by_hand_connect,
+--                  so no resty.mtls_pool code runs.
 --   memory()       "worker=<id>" and "kb=<this worker's Lua KB after full GCs>" lines
 --   info()         "provider=<identity provider in use>"
 local ssl = require "ngx.ssl"
 local mtls_pool = require "resty.mtls_pool"
 local helpers = require "support.helpers"
 local client_app = require "support.client_app"
+local by_hand_connect = require "support.by_hand_connect"
 
 local _M = {}
 
@@ -35,7 +37,7 @@ end
 function _M.by_hand()
   local id, options = client_app.request_options({})
   options.pool = "by-hand:" .. id
-  client_app.get_as(id, options, true)
+  client_app.get_as(id, options, true, by_hand_connect)
 end
 
 function _M.memory()

@@ -1,80 +1,116 @@
-local ____exports = {}
-local ffi = require("ffi")
-local ____libcrypto = require("resty.mtls_pool.include.libcrypto")
-local unavailable = ____libcrypto.unavailable
 --- SHA-256, HMAC-SHA-256 and random bytes over the libcrypto nginx already links, through FFI.
--- Every function returns nil, err when libcrypto cannot be used (see include/libcrypto).
-local C = ffi.C
+-- Declares the functions listed in resty.mtls_pool.include.libcrypto and says, through
+-- unavailable(), whether this process has every one of them: when it does not, sha256_hex,
+-- hmac_sha256_hex and random32 return nil, err, and clear_errors does nothing.
+local _M = {}
+local ffi = require("ffi")
+local libcrypto_module = require("resty.mtls_pool.include.libcrypto")
+local DECLARATIONS = libcrypto_module.DECLARATIONS
+
 local ffi_string = ffi.string
 local byte = string.byte
+local gsub = string.gsub
+local sub = string.sub
 local format = string.format
 local rep = string.rep
 local SHA256_LENGTH = 32
 local HEX_FORMAT = rep("%02x", SHA256_LENGTH)
+
+-- Each function is declared as mtls_pool_<name> with asm("<name>"): libcrypto's symbol under a
+-- Lua name of ours. The first declaration of a name is the one LuaJIT keeps, so declaring the
+-- real names would impose our `void *` signatures on lua-resty-openssl (its EVP_MD_CTX_new would
+-- return `void *`, which its own type checks refuse), or theirs on us. A module loaded twice
+-- declares again: that cdef fails, harmlessly.
+local PREFIX = "mtls_pool_"
+for name, declaration in pairs(DECLARATIONS) do
+    local own = gsub(declaration, name .. "%(", PREFIX .. name .. "(", 1)
+    pcall(ffi.cdef, sub(own, 1, -2) .. ' asm("' .. name .. '");')
+end
+local resolved = {}
+
+--- The functions of DECLARATIONS by their C names, once unavailable() has resolved them all.
+local C = resolved
+
+local function lookup(name)
+    return ffi.C[PREFIX .. name]
+end
+
+-- nil: not checked yet; false: every function resolved; a string: why libcrypto is unusable.
+local problem
+
+--- Why the libcrypto functions cannot be called in this process, or nil when they can.
+-- Resolves every declared function once, on first call: a missing one makes the FFI paths
+-- unavailable (and `auto` choose another identity provider) instead of raising when called.
+local function unavailable()
+    if problem == nil then
+        problem = false
+        for name in pairs(DECLARATIONS) do
+            local found, fn = pcall(lookup, name)
+            if not found then
+                problem = "libcrypto function " .. name .. " not found in this nginx process"
+                break
+            end
+            resolved[name] = fn
+        end
+    end
+    if problem == false then
+        return nil
+    end
+    return problem
+end
+
+-- Output buffers shared by every call: nothing here yields, so one per worker is enough.
 local md_buffer = ffi.new("unsigned char[?]", 64)
 local random_buffer = ffi.new("unsigned char[?]", 32)
 local sha256_md
+
 local function md()
     if sha256_md == nil then
-        local problem = unavailable()
-        if problem ~= nil then
-            return nil, problem
+        local err = unavailable()
+        if err ~= nil then
+            return nil, err
         end
         sha256_md = C.EVP_sha256()
     end
     return sha256_md, nil
 end
+
 --- Lowercase hex of a 32-byte binary string.
 local function hex32(binary)
-    return format(
-        HEX_FORMAT,
-        byte(binary, 1, SHA256_LENGTH)
-    )
+    return format(HEX_FORMAT, byte(binary, 1, SHA256_LENGTH))
 end
+
 --- Lowercase hex SHA-256 of `data`.
 local function sha256_hex(data)
     local evp_md, err = md()
     if evp_md == nil then
         return nil, err
     end
-    if C.EVP_Digest(
-        data,
-        #data,
-        md_buffer,
-        nil,
-        evp_md,
-        nil
-    ) ~= 1 then
+    if C.EVP_Digest(data, #data, md_buffer, nil, evp_md, nil) ~= 1 then
         C.ERR_clear_error()
         return nil, "EVP_Digest() failed"
     end
     return hex32(ffi_string(md_buffer, SHA256_LENGTH)), nil
 end
+
 --- Lowercase hex HMAC-SHA-256 of `data` under `key`.
 local function hmac_sha256_hex(key, data)
     local evp_md, err = md()
     if evp_md == nil then
         return nil, err
     end
-    if C.HMAC(
-        evp_md,
-        key,
-        #key,
-        data,
-        #data,
-        md_buffer,
-        nil
-    ) == nil then
+    if C.HMAC(evp_md, key, #key, data, #data, md_buffer, nil) == nil then
         C.ERR_clear_error()
         return nil, "HMAC() failed"
     end
     return hex32(ffi_string(md_buffer, SHA256_LENGTH)), nil
 end
+
 --- 32 bytes from the OpenSSL CSPRNG.
 local function random32()
-    local problem = unavailable()
-    if problem ~= nil then
-        return nil, problem
+    local err = unavailable()
+    if err ~= nil then
+        return nil, err
     end
     if C.RAND_bytes(random_buffer, 32) ~= 1 then
         C.ERR_clear_error()
@@ -82,6 +118,7 @@ local function random32()
     end
     return ffi_string(random_buffer, 32), nil
 end
+
 --- Empties this thread's OpenSSL error queue, where a failed TLS operation may have left errors
 -- that ngx_lua would otherwise log as "[alert] ignoring stale global SSL error" later.
 local function clear_errors()
@@ -89,9 +126,13 @@ local function clear_errors()
         C.ERR_clear_error()
     end
 end
-____exports.hex32 = hex32
-____exports.sha256_hex = sha256_hex
-____exports.hmac_sha256_hex = hmac_sha256_hex
-____exports.random32 = random32
-____exports.clear_errors = clear_errors
-return ____exports
+
+_M.libcrypto = C
+_M.unavailable = unavailable
+_M.hex32 = hex32
+_M.sha256_hex = sha256_hex
+_M.hmac_sha256_hex = hmac_sha256_hex
+_M.random32 = random32
+_M.clear_errors = clear_errors
+
+return _M

@@ -1,24 +1,35 @@
-local ____exports = {}
-local ffi_provider = require("resty.mtls_pool.identity.ffi")
-local object_provider = require("resty.mtls_pool.identity.object")
-local openssl_provider = require("resty.mtls_pool.identity.openssl")
 --- Client identity: checks the caller's cert/key pair, picks the provider lazily at first mTLS
 -- use (resty.openssl, then the built-in FFI, then object tokens), logs that choice once per
 -- worker when it costs something, and caches the identity per (cert, key) object pair.
+local _M = {}
+local ffi_provider = require("resty.mtls_pool.identity.ffi")
+local object_provider = require("resty.mtls_pool.identity.object")
+local openssl_provider = require("resty.mtls_pool.identity.openssl")
+
 local ngx_log = ngx.log
+local DEBUG = ngx.DEBUG
 local INFO = ngx.INFO
 local WARN = ngx.WARN
-local PROVIDERS = {openssl = {name = "openssl", load = openssl_provider.load, identity = openssl_provider.identity}, ffi = {name = "ffi", load = ffi_provider.load, identity = ffi_provider.identity}, object = {name = "object", load = object_provider.load, identity = object_provider.identity}}
+
+-- Each provider module has the same three fields: name, load() and identity().
+local PROVIDERS = {openssl = openssl_provider, ffi = ffi_provider, object = object_provider}
 local WEAK_KEYS = {__mode = "k"}
+
 --- cert object -> key object -> identity; weak both ways so parsed certificates can be freed.
 local function new_cache()
     return setmetatable({}, WEAK_KEYS)
 end
+
 local configured = "auto"
 local active
+
+-- What the one-time log line says once `active` is first used; nil: nothing to say.
 local notice
 local cache = new_cache()
-local OBJECT_ADVICE = ("pooled mTLS connections are then shared only by requests that pass the same cert and key " .. "objects: parse certificates once (ngx.ssl.parse_pem_cert in init_by_lua or a module-level ") .. "cache), not per request"
+local OBJECT_ADVICE = "pooled mTLS connections are then shared only by requests that pass the same cert and key "
+    .. "objects: parse certificates once (ngx.ssl.parse_pem_cert in init_by_lua or a module-level "
+    .. "cache), not per request"
+
 --- Chooses the provider when none is active yet; returns an error only for a forced one.
 local function choose()
     if active ~= nil then
@@ -28,11 +39,15 @@ local function choose()
         local provider = PROVIDERS[configured]
         local err = provider.load()
         if err ~= nil then
-            return (("identity provider " .. configured) .. " unavailable: ") .. err
+            return "identity provider " .. configured .. " unavailable: " .. err
         end
         active = provider
         if configured == "object" then
-            notice = {WARN, "mtls_pool: using per-object client identities as configured; " .. OBJECT_ADVICE}
+            notice = {
+                WARN,
+                "mtls_pool: using per-object client identities as configured; "
+                    .. OBJECT_ADVICE
+            }
         end
         return nil
     end
@@ -44,28 +59,50 @@ local function choose()
     local ffi_err = PROVIDERS.ffi.load()
     if ffi_err == nil then
         active = PROVIDERS.ffi
-        notice = {INFO, ("mtls_pool: " .. openssl_err) .. "; using the built-in FFI certificate digest"}
+        notice = {
+            INFO,
+            "mtls_pool: " .. openssl_err .. "; using the built-in FFI certificate digest"
+        }
         return nil
     end
     active = PROVIDERS.object
-    notice = {WARN, ((((("mtls_pool: " .. openssl_err) .. ", and ") .. ffi_err) .. ": falling back to per-object client identities; ") .. "install lua-resty-openssl to share pooled connections by certificate. Meanwhile ") .. OBJECT_ADVICE}
+    notice = {
+        WARN,
+        "mtls_pool: " .. openssl_err .. ", and " .. ffi_err
+            .. ": falling back to per-object client identities; "
+            .. "install lua-resty-openssl to share pooled connections by certificate. Meanwhile "
+            .. OBJECT_ADVICE
+    }
     return nil
 end
+
 local function is_cdata(value)
     return type(value) == "cdata"
 end
+
+--- lua-resty-http's own message for the same refusal, and a hint at DEBUG for PEM strings.
 local function bad_input(what, parser, value)
-    local message = (("bad " .. what) .. ": cdata expected, got ") .. type(value)
     if type(value) == "string" then
-        message = message .. (" (parse the PEM once with ngx.ssl." .. parser) .. "() and pass the result)"
+        ngx_log(
+            DEBUG,
+            "mtls_pool: ",
+            what,
+            " is a string: parse the PEM once with ngx.ssl.",
+            parser,
+            "() and pass the result"
+        )
     end
-    return message
+    return "bad " .. what .. ": cdata expected, got " .. type(value)
 end
+
 --- The identity for a cert/key pair: "sha256:<64 hex>" (digest providers) or "obj:<n>".
 -- Both must be set; false counts as not set. Errors are returned, never thrown.
 local function client_identity(cert, key)
     if cert == nil or cert == false then
-        return nil, (key == nil or key == false) and "ssl_client_cert and ssl_client_priv_key are required" or "ssl_client_cert is required when ssl_client_priv_key is set"
+        if key == nil or key == false then
+            return nil, "ssl_client_cert and ssl_client_priv_key are required"
+        end
+        return nil, "ssl_client_cert is required when ssl_client_priv_key is set"
     end
     if key == nil or key == false then
         return nil, "ssl_client_priv_key is required when ssl_client_cert is set"
@@ -105,48 +142,65 @@ local function client_identity(cert, key)
     by_key[pkey] = id
     return id, nil
 end
+
 --- The identity for connect options: nil, nil when neither ssl_client_cert nor
 -- ssl_client_priv_key is set, else as client_identity().
 local function options_identity(cert, key)
+    -- A known pair first, before any check: only checked pairs are in the cache, and reading a
+    -- table with a nil key is allowed. At one call site that names pools with and without a client
+    -- certificate, the two paths then differ by two table reads.
+    local by_key = cache[cert]
+    if by_key ~= nil then
+        local known = by_key[key]
+        if known ~= nil then
+            return known, nil
+        end
+    end
     if (cert == nil or cert == false) and (key == nil or key == false) then
         return nil, nil
     end
     return client_identity(cert, key)
 end
+
 --- configure{ provider = "auto" | "openssl" | "ffi" | "object" }: true, or nil, err.
 local function configure(options)
     if type(options) ~= "table" then
         return nil, "bad options: table expected, got " .. type(options)
     end
-    local ____options_provider_0 = options.provider
-    if ____options_provider_0 == nil then
-        ____options_provider_0 = "auto"
+    local name = options.provider
+    if name == nil then
+        name = "auto"
     end
-    local name = ____options_provider_0
     if name ~= "auto" and name ~= "openssl" and name ~= "ffi" and name ~= "object" then
-        return nil, "bad provider: \"auto\", \"openssl\", \"ffi\" or \"object\" expected, got " .. tostring(name)
+        return nil, 'bad provider: "auto", "openssl", "ffi" or "object" expected, got '
+            .. tostring(name)
     end
     if name ~= "auto" then
         local err = PROVIDERS[name].load()
         if err ~= nil then
-            return nil, (("identity provider " .. name) .. " unavailable: ") .. err
+            return nil, "identity provider " .. name .. " unavailable: " .. err
         end
     end
     configured = name
     active = nil
     notice = nil
+    -- Identities from different providers differ: start afresh.
     cache = new_cache()
     return true, nil
 end
+
 --- The name of the provider in use (choosing it now if no mTLS use has yet).
 local function provider()
     if choose() ~= nil then
+        -- Only a forced provider can fail, and configure() checked it loads.
         return configured
     end
     return active.name
 end
-____exports.client_identity = client_identity
-____exports.options_identity = options_identity
-____exports.configure = configure
-____exports.provider = provider
-return ____exports
+
+_M.client_identity = client_identity
+_M.options_identity = options_identity
+_M.configure = configure
+_M.provider = provider
+
+return _M

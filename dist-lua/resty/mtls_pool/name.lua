@@ -1,27 +1,34 @@
-local ____exports = {}
-local ____bounded = require("resty.mtls_pool.bounded")
-local LONGEST_KEY = ____bounded.LONGEST_KEY
-local new_bounded = ____bounded.new_bounded
-local remember = ____bounded.remember
-local ____encode = require("resty.mtls_pool.encode")
-local fields = ____encode.fields
-local hashed = ____encode.hashed
-local MAX_LENGTH = ____encode.MAX_LENGTH
-local ____crypto = require("resty.mtls_pool.crypto")
-local hmac_sha256_hex = ____crypto.hmac_sha256_hex
-local random32 = ____crypto.random32
-local sha256_hex = ____crypto.sha256_hex
-local ____identity = require("resty.mtls_pool.identity")
-local options_identity = ____identity.options_identity
-local ____target = require("resty.mtls_pool.target")
-local new_target = ____target.new_target
-local resolve = ____target.resolve
 --- pool_name(options, default_proxy_opts): the cosocket pool name for a set of httpc:connect
 -- options. Adds to lua-resty-http's fields the proven client identity, and the https proxy
--- credentials as a keyed digest (names get logged: never the credentials themselves).
+-- credentials as a keyed digest (names get logged: never the credentials themselves). A
+-- caller's options.pool is a namespace: identity, TLS fields and credentials still separate.
+local _M = {}
+local bounded = require("resty.mtls_pool.bounded")
+local keeps = bounded.keeps
+local new_bounded = bounded.new_bounded
+local remember = bounded.remember
+local remember_in = bounded.remember_in
+local encode = require("resty.mtls_pool.encode")
+local fields = encode.fields
+local hashed = encode.hashed
+local MAX_LENGTH = encode.MAX_LENGTH
+local namespaced = encode.namespaced
+local crypto = require("resty.mtls_pool.crypto")
+local hmac_sha256_hex = crypto.hmac_sha256_hex
+local random32 = crypto.random32
+local sha256_hex = crypto.sha256_hex
+local identity_module = require("resty.mtls_pool.identity")
+local options_identity = identity_module.options_identity
+local target_module = require("resty.mtls_pool.target")
+local new_target = target_module.new_target
+local resolve = target_module.resolve
+
+-- Per-worker secret for the credentials digest: names only need to agree within a worker.
 local credentials_key
+
 --- Digests of recent credentials, so that building a name does no HMAC.
 local credentials_digests = new_bounded(256)
+
 local function credentials_digest(authorization)
     local known = credentials_digests.entries[authorization]
     if known ~= nil then
@@ -38,13 +45,14 @@ local function credentials_digest(authorization)
     if digest == nil then
         return nil, "cannot digest proxy credentials: " .. err
     end
-    if #authorization <= LONGEST_KEY then
-        remember(credentials_digests, authorization, digest)
-    end
+    remember(credentials_digests, authorization, digest)
     return digest, nil
 end
---- The name for a resolved target and a client identity (nil: no client certificate).
-local function build_name(target, identity)
+
+--- The name for a resolved target and a client identity (nil: no client certificate), inside
+-- the caller's pool `pool` when it is not nil.
+local function build_name(target, identity, pool)
+    -- Over plain http the credentials travel with each request, not with the connection.
     local credentials
     if target.ssl and target.proxy_authorization ~= nil then
         local digest, err = credentials_digest(target.proxy_authorization)
@@ -53,17 +61,22 @@ local function build_name(target, identity)
         end
         credentials = digest
     end
-    local name = fields(
-        target.scheme,
-        target.host,
-        target.port,
-        target.ssl,
-        target.server_name,
-        target.verify,
-        target.proxy_uri,
-        credentials,
-        identity
-    )
+    local name
+    if pool == nil then
+        name = fields(
+            target.scheme,
+            target.host,
+            target.port,
+            target.ssl,
+            target.server_name,
+            target.verify,
+            target.proxy_uri,
+            credentials,
+            identity
+        )
+    else
+        name = namespaced(pool, target.ssl, target.server_name, target.verify, credentials, identity)
+    end
     if #name <= MAX_LENGTH then
         return name, nil
     end
@@ -73,13 +86,21 @@ local function build_name(target, identity)
     end
     return hashed(name, digest), nil
 end
+
+-- Names already built, with the fields they were built from: a warm name is a comparison of the
+-- resolved fields, without building, escaping or interning a string. Without a client identity:
+-- host -> Recent; with one: identity -> host -> Recent (`count` counts Recent entries). Apart,
+-- so that the lookup without identity uses no constant key in a table that grows with identities
+-- (LuaJIT specialises such a lookup on the table's size and leaves the trace when it changes).
 local without_identity = new_bounded(1024)
 local with_identity = new_bounded(1024)
-local function remember_name(target, identity, name)
-    if #target.host > LONGEST_KEY then
+
+local function remember_name(target, identity, pool, name)
+    if not keeps(without_identity, target.host) then
         return
     end
     local recent = {
+        pool = pool,
         scheme = target.scheme,
         port = target.port,
         ssl = target.ssl,
@@ -91,40 +112,54 @@ local function remember_name(target, identity, name)
     }
     if identity == nil then
         remember(without_identity, target.host, recent)
-        return
-    end
-    local by_host = with_identity.entries[identity]
-    if by_host == nil or with_identity.count >= with_identity.max then
-        by_host = {}
-        remember(with_identity, identity, by_host)
     else
-        with_identity.count = with_identity.count + 1
+        remember_in(with_identity, identity, target.host, recent)
     end
-    by_host[target.host] = recent
 end
---- name_for's answer, built once per identity and target while the cache keeps it.
-local function name_for(target, identity)
+
+--- The pool name for a resolved target, a client identity (nil: none) and the caller's pool (nil:
+-- none), or nil, err. Built once per identity, target and pool while the cache keeps it; after
+-- that, a comparison of the target's fields.
+local function name_for(target, identity, pool)
     local by_host = identity == nil and without_identity.entries or with_identity.entries[identity]
     local last
     if by_host ~= nil then
         last = by_host[target.host]
     end
-    if last ~= nil and last.scheme == target.scheme and last.port == target.port and last.ssl == target.ssl and last.server_name == target.server_name and last.verify == target.verify and last.proxy_uri == target.proxy_uri and last.proxy_authorization == target.proxy_authorization then
+    if last ~= nil and last.pool == pool and last.scheme == target.scheme
+        and last.port == target.port and last.ssl == target.ssl and last.server_name == target.server_name
+        and last.verify == target.verify and last.proxy_uri == target.proxy_uri
+        and last.proxy_authorization == target.proxy_authorization then
         return last.name, nil
     end
-    local name, err = build_name(target, identity)
+    local name, err = build_name(target, identity, pool)
     if name == nil then
         return nil, err
     end
-    remember_name(target, identity, name)
+    remember_name(target, identity, pool, name)
     return name, nil
 end
+
+-- pool_name() resolves into this table; nothing between resolve and use yields.
 local scratch = new_target()
+
+--- options.pool checked: a string or nil; the error message otherwise.
+local function caller_pool(pool)
+    if pool == nil or type(pool) == "string" then
+        return pool, nil
+    end
+    return nil, "bad pool: string expected, got " .. type(pool)
+end
+
 --- The pool name for httpc:connect options, or nil, err.
 local function pool_name(options, default_proxy_opts)
     local err = resolve(options, default_proxy_opts, scratch)
     if err ~= nil then
         return nil, err
+    end
+    local pool, pool_err = caller_pool(options.pool)
+    if pool_err ~= nil then
+        return nil, pool_err
     end
     local identity
     if scratch.ssl then
@@ -134,8 +169,11 @@ local function pool_name(options, default_proxy_opts)
         end
         identity = id
     end
-    return name_for(scratch, identity)
+    return name_for(scratch, identity, pool)
 end
-____exports.name_for = name_for
-____exports.pool_name = pool_name
-return ____exports
+
+_M.caller_pool = caller_pool
+_M.name_for = name_for
+_M.pool_name = pool_name
+
+return _M

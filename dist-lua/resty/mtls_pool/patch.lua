@@ -1,11 +1,17 @@
-local ____exports = {}
+--- patch(http) for lua-resty-http: its table-form httpc:connect(options) then goes through
+-- resty.mtls_pool.http_connect, so an application that already uses lua-resty-http gets pool
+-- names with the client identity from one line at start-up.
+local _M = {}
 local connect = require("resty.mtls_pool.http_connect")
+
+-- Modules already patched; weak so that patching keeps nothing alive.
 local patched = setmetatable({}, {__mode = "k"})
+
 --- patch(http): makes lua-resty-http's table-form httpc:connect(options) use our connect.
 -- Idempotent; the other call forms (host, port[, opts] and "unix:" paths) are untouched.
 local function patch(http)
     if type(http) ~= "table" or type(http.connect) ~= "function" then
-        return nil, "bad http module: expected the table require(\"resty.http\") returns"
+        return nil, 'bad http module: expected the table require("resty.http") returns'
     end
     if patched[http] then
         return http, nil
@@ -20,5 +26,7 @@ local function patch(http)
     patched[http] = true
     return http, nil
 end
-____exports.patch = patch
-return ____exports
+
+_M.patch = patch
+
+return _M

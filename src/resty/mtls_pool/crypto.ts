@@ -1,18 +1,67 @@
-import * as ffi from "ffi";
-import { unavailable } from "./include/libcrypto";
-
 /**
  * SHA-256, HMAC-SHA-256 and random bytes over the libcrypto nginx already links, through FFI.
- * Every function returns nil, err when libcrypto cannot be used (see include/libcrypto).
+ * Declares the functions listed in resty.mtls_pool.include.libcrypto and says, through
+ * unavailable(), whether this process has every one of them: when it does not, sha256_hex,
+ * hmac_sha256_hex and random32 return nil, err, and clear_errors does nothing.
  */
-const C = ffi.C;
+import * as ffi from "ffi";
+import { DECLARATIONS, Libcrypto } from "./include/libcrypto";
+
+
 const ffi_string = ffi.string;
 const byte = string.byte;
+const gsub = string.gsub;
+const sub = string.sub;
 const format = string.format;
 const rep = string.rep;
 
 const SHA256_LENGTH = 32;
 const HEX_FORMAT = rep("%02x", SHA256_LENGTH);
+
+// Each function is declared as mtls_pool_<name> with asm("<name>"): libcrypto's symbol under a
+// Lua name of ours. The first declaration of a name is the one LuaJIT keeps, so declaring the
+// real names would impose our `void *` signatures on lua-resty-openssl (its EVP_MD_CTX_new would
+// return `void *`, which its own type checks refuse), or theirs on us. A module loaded twice
+// declares again: that cdef fails, harmlessly.
+const PREFIX = "mtls_pool_";
+for (const [name, declaration] of pairs(DECLARATIONS)) {
+  const [own] = gsub(declaration, name + "%(", PREFIX + name + "(", 1);
+  pcall(ffi.cdef, sub(own, 1, -2) + ' asm("' + name + '");');
+}
+
+const resolved = new LuaTable<string, unknown>();
+/** The functions of DECLARATIONS by their C names, once unavailable() has resolved them all. */
+const C = resolved as unknown as Libcrypto;
+
+function lookup(this: void, name: string): unknown {
+  return (ffi.C as LuaTable<string, unknown>).get(PREFIX + name);
+}
+
+// nil: not checked yet; false: every function resolved; a string: why libcrypto is unusable.
+let problem: string | false | undefined;
+
+/**
+ * Why the libcrypto functions cannot be called in this process, or nil when they can.
+ * Resolves every declared function once, on first call: a missing one makes the FFI paths
+ * unavailable (and `auto` choose another identity provider) instead of raising when called.
+ */
+function unavailable(): string | undefined {
+  if (problem === undefined) {
+    problem = false;
+    for (const [name] of pairs(DECLARATIONS)) {
+      const [found, fn] = pcall(lookup, name);
+      if (!found) {
+        problem = "libcrypto function " + name + " not found in this nginx process";
+        break;
+      }
+      resolved.set(name, fn);
+    }
+  }
+  if (problem === false) {
+    return undefined;
+  }
+  return problem;
+}
 
 // Output buffers shared by every call: nothing here yields, so one per worker is enough.
 const md_buffer = ffi.new("unsigned char[?]", 64);
@@ -22,9 +71,9 @@ let sha256_md: CData | undefined;
 
 function md(): LuaMultiReturn<[CData, undefined] | [undefined, string]> {
   if (sha256_md === undefined) {
-    const problem = unavailable();
-    if (problem !== undefined) {
-      return $multi(undefined, problem);
+    const err = unavailable();
+    if (err !== undefined) {
+      return $multi(undefined, err);
     }
     sha256_md = C.EVP_sha256();
   }
@@ -64,9 +113,9 @@ function hmac_sha256_hex(key: string, data: string): LuaMultiReturn<[string, und
 
 /** 32 bytes from the OpenSSL CSPRNG. */
 function random32(): LuaMultiReturn<[string, undefined] | [undefined, string]> {
-  const problem = unavailable();
-  if (problem !== undefined) {
-    return $multi(undefined, problem);
+  const err = unavailable();
+  if (err !== undefined) {
+    return $multi(undefined, err);
   }
   if (C.RAND_bytes(random_buffer, 32) !== 1) {
     C.ERR_clear_error();
@@ -85,4 +134,4 @@ function clear_errors(): void {
   }
 }
 
-export { hex32, sha256_hex, hmac_sha256_hex, random32, clear_errors };
+export { C as libcrypto, unavailable, hex32, sha256_hex, hmac_sha256_hex, random32, clear_errors };

@@ -1,16 +1,18 @@
-import { LONGEST_KEY, new_bounded, remember } from "./bounded";
-
 /**
  * Pool-name encoding: pure string work, no ngx, no FFI.
  *
- * A name is VERSION followed by one token per field, joined with "|". A token is:
+ * A name is VERSION followed by one token per field, joined with "|"; a name inside a caller's
+ * pool (options.pool) is NAMESPACED followed by the caller's name and the TLS fields. A token is:
  *   nil -> "~"    true -> "+"    false -> "!"    "" -> '""'    integer n -> "#n"
  *   a non-empty string -> the string with every byte outside [A-Za-z0-9._:/[]-] written %XX.
  * No escaped string contains "|", "~", "+", "!", '"' or "#", and no token is empty, so the
  * token list (and with it the field tuple) can be read back from the name: the encoding is
  * injective. Names longer than MAX_LENGTH are replaced by HASHED_PREFIX .. sha256(name) ..
- * a readable head; unhashed names start with VERSION .. "|", so the two forms never meet.
+ * a readable head; unhashed names start with VERSION .. "|" or NAMESPACED .. "|", so the three
+ * forms never meet.
  */
+import { new_bounded, remember } from "./bounded";
+
 const concat = table.concat;
 const byte = string.byte;
 const find = string.find;
@@ -20,6 +22,7 @@ const sub = string.sub;
 
 const VERSION = "mtls1";
 const HASHED_PREFIX = "mtls1~";
+const NAMESPACED = "mtls1@";
 /** Longest name kept as is; longer ones are hashed. */
 const MAX_LENGTH = 512;
 /** How much of a hashed name's original stays readable, for debugging. */
@@ -60,9 +63,6 @@ function token(value: string | number | boolean | undefined): string {
   if (known !== undefined) {
     return known;
   }
-  if (typeof value === "string" && value.length > LONGEST_KEY) {
-    return escape(value);
-  }
   const fresh = typeof value === "number" ? format("#%d", value) : escape(value);
   remember(tokens, value, fresh);
   return fresh;
@@ -98,6 +98,31 @@ function fields(
   return concat(parts, "|");
 }
 
+// The same, for names inside a caller's pool.
+const namespaced_parts: string[] = [NAMESPACED];
+
+/**
+ * The unbounded name inside the caller's pool `pool`: the caller chose which hosts and proxies
+ * share it, while TLS, the SNI name, verification, the proxy credentials and the client identity
+ * still separate connections within it.
+ */
+function namespaced(
+  pool: string,
+  ssl: boolean,
+  server_name: string | boolean | undefined,
+  verify: boolean | undefined,
+  proxy_credentials: string | undefined,
+  identity: string | undefined,
+): string {
+  namespaced_parts[1] = token(pool);
+  namespaced_parts[2] = token(ssl);
+  namespaced_parts[3] = token(server_name);
+  namespaced_parts[4] = token(verify);
+  namespaced_parts[5] = token(proxy_credentials);
+  namespaced_parts[6] = token(identity);
+  return concat(namespaced_parts, "|");
+}
+
 /**
  * The stand-in for a name longer than MAX_LENGTH: HASHED_PREFIX, the hex SHA-256 of the
  * whole name, "|" and the first HEAD_LENGTH bytes after the version.
@@ -106,4 +131,4 @@ function hashed(name: string, sha256_hex: string): string {
   return HASHED_PREFIX + sha256_hex + "|" + sub(name, VERSION.length + 2, VERSION.length + 1 + HEAD_LENGTH);
 }
 
-export { VERSION, HASHED_PREFIX, MAX_LENGTH, token, fields, hashed };
+export { VERSION, HASHED_PREFIX, NAMESPACED, MAX_LENGTH, token, fields, namespaced, hashed };

@@ -1,8 +1,3 @@
-import { clear_errors } from "./crypto";
-import { options_identity } from "./identity";
-import { name_for } from "./name";
-import { ConnectOptions, new_target, resolve } from "./target";
-
 /**
  * resty.mtls_pool.http_connect: a drop-in for lua-resty-http's resty.http_connect, with the
  * same contract, whose pool names carry the proven client identity. Self-contained: it needs
@@ -13,7 +8,8 @@ import { ConnectOptions, new_target, resolve } from "./target";
  *     scheme = "https",        -- "http", "https", or nil for a unix socket
  *     host = "example.com",    -- host name, IP literal ("[::1]"), or "unix:/path/to.sock"
  *     port = nil,              -- defaults to 443 / 80 from scheme; requires scheme
- *     pool = nil,              -- pool name; leave nil to get mtls_pool.pool_name(options)
+ *     pool = nil,              -- a namespace for the pool name: identity, SNI and verify
+ *                              -- still separate connections within it
  *     pool_size = nil,         -- as for tcpsock:connect
  *     backlog = nil,
  *     pool_debug = false,      -- log the pool name at DEBUG (it holds no secrets)
@@ -26,13 +22,47 @@ import { ConnectOptions, new_target, resolve } from "./target";
  *   })
  *
  * Differences from lua-resty-http 0.17, all on the safe side: a client certificate that cannot
- * be set, or a cert without its key, is an error (never a plain-TLS connect); unix sockets are
- * never proxied; "https" over "unix:/path" is TLS over the socket.
+ * be set, or a cert without its key, is an error (never a plain-TLS connect); `pool` does not
+ * replace the name; ssl_reused_session is used only in the pool whose connect returned it; a
+ * connect without a certificate takes off one an earlier connect left on the socket object;
+ * every refusal closes the socket (a request after it fails); unix sockets are never proxied;
+ * "https" over "unix:/path" is TLS over the socket.
  */
+import { clear_errors } from "./crypto";
+import { options_identity } from "./identity";
+import { caller_pool, name_for } from "./name";
+import { bind, usable } from "./sessions";
+import { ConnectOptions, new_target, resolve } from "./target";
+
+/**
+ * This module's pcall: on a method with two results, pcall(obj.method, obj, ...) returns three
+ * values, where lua-types' pcall has one result (which TypeScriptToLua would pack into a table).
+ */
+declare function pcall<S, A extends unknown[], R1, R2>(
+  this: void,
+  method: (this: S, ...args: A) => LuaMultiReturn<[R1, R2]>,
+  self: S,
+  ...args: A
+): LuaMultiReturn<[true, R1, R2] | [false, string, undefined]>;
+
 const ngx_log = ngx.log;
 const DEBUG = ngx.DEBUG;
+const find = string.find;
 const match = string.match;
-const pcall2 = pcall as unknown as PcallMethodOfTwo;
+// `package` is a reserved word in TypeScript: reach it through _G.
+const loaded = (_G as unknown as { package: { loaded: LuaTable<string, unknown> } }).package.loaded;
+
+// What the CONNECT request says when lua-resty-http is not loaded (else its _USER_AGENT).
+const USER_AGENT = "resty.mtls_pool (Lua) ngx_lua/" + ngx.config.ngx_lua_version;
+
+/** lua-resty-http's User-Agent, read per tunnel so that an application's own setting counts. */
+function user_agent(): string {
+  const http = loaded.get("resty.http") as { _USER_AGENT?: unknown } | undefined;
+  if (typeof http === "object" && typeof http._USER_AGENT === "string") {
+    return http._USER_AGENT;
+  }
+  return USER_AGENT;
+}
 
 // connect() resolves into this table and copies what it needs into locals before it yields.
 const target = new_target();
@@ -43,12 +73,16 @@ const tcp_options: TcpConnectOptions = {};
 
 const MAX_PROXY_HEADER_LINES = 100;
 
-/** Sends CONNECT host:port through a fresh proxy connection; an error, or undefined. */
+/**
+ * Sends CONNECT host:port through a fresh proxy connection, with the headers lua-resty-http's
+ * request() sends (RFC 7231 4.3.6: authority-form target and Host); an error, or nil.
+ */
 function open_tunnel(sock: TcpSock, destination: string, authorization: string | undefined): string | undefined {
   let request = "CONNECT " + destination + " HTTP/1.1\r\nHost: " + destination + "\r\n";
   if (authorization !== undefined) {
     request += "Proxy-Authorization: " + authorization + "\r\n";
   }
+  request += "User-Agent: " + user_agent() + "\r\n";
   const [sent, send_err] = sock.send(request + "\r\n");
   if (sent === undefined) {
     return "failed to issue CONNECT to proxy: " + send_err;
@@ -66,7 +100,7 @@ function open_tunnel(sock: TcpSock, destination: string, authorization: string |
     return "failed to establish a tunnel through a proxy: " + status;
   }
   // The tunnel starts after the (bodiless) response's headers.
-  for (let i = 0; i < MAX_PROXY_HEADER_LINES; i++) {
+  for (const _ of $range(1, MAX_PROXY_HEADER_LINES)) {
     const [line, line_err] = sock.receive("*l");
     if (line === undefined) {
       return "failed to establish a tunnel through a proxy: " + line_err;
@@ -78,7 +112,10 @@ function open_tunnel(sock: TcpSock, destination: string, authorization: string |
   return "failed to establish a tunnel through a proxy: too many response headers";
 }
 
-/** Closes the socket so that nothing half-open goes back to the pool; returns nil, err. */
+/**
+ * Closes the socket, so that nothing half-open goes back to the pool and a caller who ignores
+ * the error cannot send on the connection an earlier connect left; returns nil, err.
+ */
 function fail(sock: TcpSock, err: string | undefined): LuaMultiReturn<[undefined, string | undefined]> {
   sock.close();
   clear_errors();
@@ -87,21 +124,30 @@ function fail(sock: TcpSock, err: string | undefined): LuaMultiReturn<[undefined
 
 type HandshakeResult = LuaMultiReturn<[SslSession | true | undefined, string | undefined]>;
 
+// What lua-resty-core before 0.1.27 (Debian 12 ships 0.1.25) raises when a handshake that fails
+// verification completes without yielding: its assert() after the handshake result.
+const RESTY_CORE_ASSERTION = "resty/core/socket%.lua:%d+: assertion failed!$";
+
 /**
- * tcpsock:sslhandshake, made safe against lua-resty-core before 0.1.27 (Debian 12 ships 0.1.25):
- * when a handshake that fails verification completes without yielding, it raises "assertion
- * failed!", and with ssl_reused_session = false it returns true on the socket it closed.
+ * tcpsock:sslhandshake, made safe against lua-resty-core before 0.1.27: the handshake above
+ * raises an assertion, and with ssl_reused_session = false it returns true on the socket
+ * it closed. Any other error raised reaches the caller as nil, err with its own text.
  */
 function checked_handshake(
   sock: TcpSock,
-  reused_session: SslSession | boolean | undefined,
+  reused_session: SslSession | false | undefined,
   server_name: string | false | undefined,
   verify: boolean | undefined,
   send_status_req: boolean | undefined,
 ): HandshakeResult {
-  const [completed, session, err] = pcall2(sock.sslhandshake, sock, reused_session, server_name, verify, send_status_req);
+  const [completed, session, err] = pcall(sock.sslhandshake, sock, reused_session, server_name, verify, send_status_req);
   if (!completed) {
-    return $multi(undefined, "SSL handshake failed, most likely certificate verification (" + tostring(session) + ")");
+    const raised = tostring(session);
+    const [assertion_at] = find(raised, RESTY_CORE_ASSERTION);
+    if (assertion_at !== undefined) {
+      return $multi(undefined, "SSL handshake failed, most likely certificate verification (" + raised + ")");
+    }
+    return $multi(undefined, raised);
   }
   if (session === undefined) {
     return $multi(undefined, err);
@@ -121,9 +167,10 @@ function connect(
   if (sock === undefined) {
     return $multi(undefined, "not initialized");
   }
+  // Every refusal closes the socket (fail): the object may hold an earlier connection.
   const err = resolve(options, httpc.proxy_opts, target);
   if (err !== undefined) {
-    return $multi(undefined, err);
+    return fail(sock, err);
   }
   const ssl = target.ssl;
   const host = target.host;
@@ -142,45 +189,44 @@ function connect(
     key = options.ssl_client_priv_key;
     const [id, id_err] = options_identity(cert, key);
     if (id_err !== undefined) {
-      return $multi(undefined, id_err);
+      return fail(sock, id_err);
     }
     identity = id;
     if (identity !== undefined && sock.setclientcert === undefined) {
-      return $multi(undefined, "ssl_client_cert needs tcpsock:setclientcert (ngx_lua >= 0.10.23)");
+      return fail(sock, "ssl_client_cert needs tcpsock:setclientcert (ngx_lua >= 0.10.23)");
     }
   }
 
-  let pool = options.pool;
+  const [caller, caller_err] = caller_pool(options.pool);
+  if (caller_err !== undefined) {
+    return fail(sock, caller_err);
+  }
+  const [pool, name_err] = name_for(target, identity, caller);
   if (pool === undefined) {
-    const [name, name_err] = name_for(target, identity);
-    if (name === undefined) {
-      return $multi(undefined, name_err);
-    }
-    pool = name;
-  } else if (typeof pool !== "string") {
-    return $multi(undefined, "bad pool: string expected, got " + type(pool));
+    return fail(sock, name_err);
   }
-  if (options.pool_debug) {
-    ngx_log(DEBUG, "mtls_pool: pool name ", pool as string);
+  const pool_debug = options.pool_debug;
+  if (pool_debug) {
+    ngx_log(DEBUG, "mtls_pool: pool name ", pool);
   }
-  tcp_options.pool = pool as string;
+  tcp_options.pool = pool;
   tcp_options.pool_size = options.pool_size as number | undefined;
   tcp_options.backlog = options.backlog as number | undefined;
 
   if (proxy_host !== undefined) {
     const [ok, connect_err] = sock.connect(proxy_host, proxy_port as number, tcp_options);
     if (ok === undefined) {
-      return $multi(undefined, "failed to connect to: " + proxy_host + ":" + proxy_port + ": " + connect_err);
+      return fail(sock, "failed to connect to: " + proxy_host + ":" + proxy_port + ": " + connect_err);
     }
   } else if (port === undefined) {
     const [ok, connect_err] = sock.connect(host, tcp_options);
     if (ok === undefined) {
-      return $multi(undefined, connect_err);
+      return fail(sock, connect_err);
     }
   } else {
     const [ok, connect_err] = sock.connect(host, port, tcp_options);
     if (ok === undefined) {
-      return $multi(undefined, connect_err);
+      return fail(sock, connect_err);
     }
   }
 
@@ -204,16 +250,23 @@ function connect(
         if (set === undefined) {
           return fail(sock, "could not set client certificate: " + set_err);
         }
+      } else if (sock.setclientcert !== undefined) {
+        // lua-resty-core keeps a pair set by an earlier connect on this object for every later
+        // handshake: without this, a connect meant to present no identity would present it.
+        sock.setclientcert(undefined, undefined);
       }
       const [session, handshake_err] = checked_handshake(
         sock,
-        options.ssl_reused_session as SslSession | boolean | undefined,
+        usable(options.ssl_reused_session, pool, pool_debug),
         server_name,
         verify,
         options.ssl_send_status_req as boolean | undefined,
       );
       if (session === undefined) {
         return fail(sock, handshake_err);
+      }
+      if (session !== true) {
+        bind(session, pool);
       }
       ssl_session = session;
     }

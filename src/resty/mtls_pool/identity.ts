@@ -1,13 +1,14 @@
-import * as ffi_provider from "./identity/ffi";
-import * as object_provider from "./identity/object";
-import * as openssl_provider from "./identity/openssl";
-
 /**
  * Client identity: checks the caller's cert/key pair, picks the provider lazily at first mTLS
  * use (resty.openssl, then the built-in FFI, then object tokens), logs that choice once per
  * worker when it costs something, and caches the identity per (cert, key) object pair.
  */
+import * as ffi_provider from "./identity/ffi";
+import * as object_provider from "./identity/object";
+import * as openssl_provider from "./identity/openssl";
+
 const ngx_log = ngx.log;
+const DEBUG = ngx.DEBUG;
 const INFO = ngx.INFO;
 const WARN = ngx.WARN;
 
@@ -19,10 +20,11 @@ interface Provider {
   identity(this: void, cert: CertChain, key: PrivateKey): LuaMultiReturn<[string, undefined] | [undefined, string]>;
 }
 
+// Each provider module has the same three fields: name, load() and identity().
 const PROVIDERS: Record<ProviderName, Provider> = {
-  openssl: { name: "openssl", load: openssl_provider.load, identity: openssl_provider.identity },
-  ffi: { name: "ffi", load: ffi_provider.load, identity: ffi_provider.identity },
-  object: { name: "object", load: object_provider.load, identity: object_provider.identity },
+  openssl: openssl_provider,
+  ffi: ffi_provider,
+  object: object_provider,
 };
 
 const WEAK_KEYS = { __mode: "k" as const };
@@ -34,7 +36,7 @@ function new_cache(): LuaTable<CertChain, LuaTable<PrivateKey, string>> {
 
 let configured: ProviderName | "auto" = "auto";
 let active: Provider | undefined;
-// What the one-time log line says once `active` is first used; undefined: nothing to say.
+// What the one-time log line says once `active` is first used; nil: nothing to say.
 let notice: [number, string] | undefined;
 let cache = new_cache();
 
@@ -84,12 +86,12 @@ function is_cdata(value: unknown): boolean {
   return (type(value) as string) === "cdata";
 }
 
+/** lua-resty-http's own message for the same refusal, and a hint at DEBUG for PEM strings. */
 function bad_input(what: string, parser: string, value: unknown): string {
-  let message = "bad " + what + ": cdata expected, got " + type(value);
   if (typeof value === "string") {
-    message += " (parse the PEM once with ngx.ssl." + parser + "() and pass the result)";
+    ngx_log(DEBUG, "mtls_pool: ", what, " is a string: parse the PEM once with ngx.ssl.", parser, "() and pass the result");
   }
-  return message;
+  return "bad " + what + ": cdata expected, got " + type(value);
 }
 
 /**
@@ -98,12 +100,10 @@ function bad_input(what: string, parser: string, value: unknown): string {
  */
 function client_identity(cert: unknown, key: unknown): LuaMultiReturn<[string, undefined] | [undefined, string]> {
   if (cert === undefined || cert === false) {
-    return $multi(
-      undefined,
-      key === undefined || key === false
-        ? "ssl_client_cert and ssl_client_priv_key are required"
-        : "ssl_client_cert is required when ssl_client_priv_key is set",
-    );
+    if (key === undefined || key === false) {
+      return $multi(undefined, "ssl_client_cert and ssl_client_priv_key are required");
+    }
+    return $multi(undefined, "ssl_client_cert is required when ssl_client_priv_key is set");
   }
   if (key === undefined || key === false) {
     return $multi(undefined, "ssl_client_priv_key is required when ssl_client_cert is set");
@@ -151,6 +151,16 @@ function client_identity(cert: unknown, key: unknown): LuaMultiReturn<[string, u
  * ssl_client_priv_key is set, else as client_identity().
  */
 function options_identity(cert: unknown, key: unknown): LuaMultiReturn<[string | undefined, undefined] | [undefined, string]> {
+  // A known pair first, before any check: only checked pairs are in the cache, and reading a
+  // table with a nil key is allowed. At one call site that names pools with and without a client
+  // certificate, the two paths then differ by two table reads.
+  const by_key = cache.get(cert as CertChain);
+  if (by_key !== undefined) {
+    const known = by_key.get(key as PrivateKey);
+    if (known !== undefined) {
+      return $multi(known, undefined);
+    }
+  }
   if ((cert === undefined || cert === false) && (key === undefined || key === false)) {
     return $multi(undefined, undefined);
   }
@@ -166,7 +176,10 @@ function configure(options: ConfigureOptions): LuaMultiReturn<[true, undefined] 
   if (typeof options !== "object") {
     return $multi(undefined, "bad options: table expected, got " + type(options));
   }
-  const name = options.provider ?? "auto";
+  let name = options.provider;
+  if (name === undefined) {
+    name = "auto";
+  }
   if (name !== "auto" && name !== "openssl" && name !== "ffi" && name !== "object") {
     return $multi(undefined, 'bad provider: "auto", "openssl", "ffi" or "object" expected, got ' + tostring(name));
   }

@@ -1,14 +1,15 @@
-import { LONGEST_KEY, new_bounded, remember } from "./bounded";
-import { fields, hashed, MAX_LENGTH } from "./encode";
+/**
+ * pool_name(options, default_proxy_opts): the cosocket pool name for a set of httpc:connect
+ * options. Adds to lua-resty-http's fields the proven client identity, and the https proxy
+ * credentials as a keyed digest (names get logged: never the credentials themselves). A
+ * caller's options.pool is a namespace: identity, TLS fields and credentials still separate.
+ */
+import { keeps, new_bounded, remember, remember_in } from "./bounded";
+import { fields, hashed, MAX_LENGTH, namespaced } from "./encode";
 import { hmac_sha256_hex, random32, sha256_hex } from "./crypto";
 import { options_identity } from "./identity";
 import { ConnectOptions, new_target, resolve, Target } from "./target";
 
-/**
- * pool_name(options, default_proxy_opts): the cosocket pool name for a set of httpc:connect
- * options. Adds to lua-resty-http's fields the proven client identity, and the https proxy
- * credentials as a keyed digest (names get logged: never the credentials themselves).
- */
 // Per-worker secret for the credentials digest: names only need to agree within a worker.
 let credentials_key: string | undefined;
 
@@ -31,14 +32,19 @@ function credentials_digest(authorization: string): LuaMultiReturn<[string, unde
   if (digest === undefined) {
     return $multi(undefined, "cannot digest proxy credentials: " + err);
   }
-  if (authorization.length <= LONGEST_KEY) {
-    remember(credentials_digests, authorization, digest);
-  }
+  remember(credentials_digests, authorization, digest);
   return $multi(digest, undefined);
 }
 
-/** The name for a resolved target and a client identity (nil: no client certificate). */
-function build_name(target: Target, identity: string | undefined): LuaMultiReturn<[string, undefined] | [undefined, string]> {
+/**
+ * The name for a resolved target and a client identity (nil: no client certificate), inside
+ * the caller's pool `pool` when it is not nil.
+ */
+function build_name(
+  target: Target,
+  identity: string | undefined,
+  pool: string | undefined,
+): LuaMultiReturn<[string, undefined] | [undefined, string]> {
   // Over plain http the credentials travel with each request, not with the connection.
   let credentials: string | undefined;
   if (target.ssl && target.proxy_authorization !== undefined) {
@@ -48,17 +54,22 @@ function build_name(target: Target, identity: string | undefined): LuaMultiRetur
     }
     credentials = digest;
   }
-  const name = fields(
-    target.scheme,
-    target.host,
-    target.port,
-    target.ssl,
-    target.server_name,
-    target.verify,
-    target.proxy_uri,
-    credentials,
-    identity,
-  );
+  let name: string;
+  if (pool === undefined) {
+    name = fields(
+      target.scheme,
+      target.host,
+      target.port,
+      target.ssl,
+      target.server_name,
+      target.verify,
+      target.proxy_uri,
+      credentials,
+      identity,
+    );
+  } else {
+    name = namespaced(pool, target.ssl, target.server_name, target.verify, credentials, identity);
+  }
   if (name.length <= MAX_LENGTH) {
     return $multi(name, undefined);
   }
@@ -69,8 +80,9 @@ function build_name(target: Target, identity: string | undefined): LuaMultiRetur
   return $multi(hashed(name, digest), undefined);
 }
 
-/** The target fields a name was last built from, for one identity and host, and that name. */
+/** The target fields (and caller's pool) a name was last built from, for one identity and host. */
 interface Recent {
+  pool: string | undefined;
   scheme: string | undefined;
   port: number | undefined;
   ssl: boolean;
@@ -89,11 +101,12 @@ interface Recent {
 const without_identity = new_bounded<string, Recent>(1024);
 const with_identity = new_bounded<string, LuaTable<string, Recent>>(1024);
 
-function remember_name(target: Target, identity: string | undefined, name: string): void {
-  if (target.host.length > LONGEST_KEY) {
+function remember_name(target: Target, identity: string | undefined, pool: string | undefined, name: string): void {
+  if (!keeps(without_identity, target.host)) {
     return;
   }
   const recent: Recent = {
+    pool,
     scheme: target.scheme,
     port: target.port,
     ssl: target.ssl,
@@ -105,20 +118,21 @@ function remember_name(target: Target, identity: string | undefined, name: strin
   };
   if (identity === undefined) {
     remember(without_identity, target.host, recent);
-    return;
-  }
-  let by_host = with_identity.entries.get(identity);
-  if (by_host === undefined || with_identity.count >= with_identity.max) {
-    by_host = new LuaTable<string, Recent>();
-    remember(with_identity, identity, by_host); // counts the entry set below
   } else {
-    with_identity.count += 1;
+    remember_in(with_identity, identity, target.host, recent);
   }
-  by_host.set(target.host, recent);
 }
 
-/** name_for's answer, built once per identity and target while the cache keeps it. */
-function name_for(target: Target, identity: string | undefined): LuaMultiReturn<[string, undefined] | [undefined, string]> {
+/**
+ * The pool name for a resolved target, a client identity (nil: none) and the caller's pool (nil:
+ * none), or nil, err. Built once per identity, target and pool while the cache keeps it; after
+ * that, a comparison of the target's fields.
+ */
+function name_for(
+  target: Target,
+  identity: string | undefined,
+  pool: string | undefined,
+): LuaMultiReturn<[string, undefined] | [undefined, string]> {
   const by_host = identity === undefined ? without_identity.entries : with_identity.entries.get(identity);
   let last: Recent | undefined;
   if (by_host !== undefined) {
@@ -126,6 +140,7 @@ function name_for(target: Target, identity: string | undefined): LuaMultiReturn<
   }
   if (
     last !== undefined &&
+    last.pool === pool &&
     last.scheme === target.scheme &&
     last.port === target.port &&
     last.ssl === target.ssl &&
@@ -136,22 +151,34 @@ function name_for(target: Target, identity: string | undefined): LuaMultiReturn<
   ) {
     return $multi(last.name, undefined);
   }
-  const [name, err] = build_name(target, identity);
+  const [name, err] = build_name(target, identity, pool);
   if (name === undefined) {
     return $multi(undefined, err);
   }
-  remember_name(target, identity, name);
+  remember_name(target, identity, pool, name);
   return $multi(name, undefined);
 }
 
 // pool_name() resolves into this table; nothing between resolve and use yields.
 const scratch = new_target();
 
+/** options.pool checked: a string or nil; the error message otherwise. */
+function caller_pool(pool: unknown): LuaMultiReturn<[string | undefined, undefined] | [undefined, string]> {
+  if (pool === undefined || typeof pool === "string") {
+    return $multi(pool, undefined);
+  }
+  return $multi(undefined, "bad pool: string expected, got " + type(pool));
+}
+
 /** The pool name for httpc:connect options, or nil, err. */
 function pool_name(options: ConnectOptions, default_proxy_opts?: unknown): LuaMultiReturn<[string, undefined] | [undefined, string]> {
   const err = resolve(options, default_proxy_opts, scratch);
   if (err !== undefined) {
     return $multi(undefined, err);
+  }
+  const [pool, pool_err] = caller_pool(options.pool);
+  if (pool_err !== undefined) {
+    return $multi(undefined, pool_err);
   }
   let identity: string | undefined;
   if (scratch.ssl) {
@@ -161,7 +188,7 @@ function pool_name(options: ConnectOptions, default_proxy_opts?: unknown): LuaMu
     }
     identity = id;
   }
-  return name_for(scratch, identity);
+  return name_for(scratch, identity, pool);
 }
 
-export { name_for, pool_name };
+export { caller_pool, name_for, pool_name };

@@ -1,3 +1,8 @@
+/**
+ * patch(http) for lua-resty-http: its table-form httpc:connect(options) then goes through
+ * resty.mtls_pool.http_connect, so an application that already uses lua-resty-http gets pool
+ * names with the client identity from one line at start-up.
+ */
 import connect = require("./http_connect");
 import type { ConnectOptions } from "./target";
 

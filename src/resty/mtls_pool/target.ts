@@ -1,10 +1,10 @@
-import { LONGEST_KEY, new_bounded, remember } from "./bounded";
-
 /**
  * What a set of httpc:connect options describes, with lua-resty-http 0.17's defaults applied:
  * where to connect, whether and how to do TLS, and which proxy to go through.
  * Pure Lua: no ngx, no FFI. Every user value is checked, since callers are plain Lua.
  */
+import { new_bounded, remember } from "./bounded";
+
 const byte = string.byte;
 const find = string.find;
 const lower = string.lower;
@@ -38,61 +38,70 @@ export interface ProxyOptions {
   no_proxy?: unknown;
 }
 
-/** The resolved connection; filled in place by resolve() so callers can reuse one table. */
+/** The resolved connection (its fields: see new_target), filled in place by resolve(). */
 export interface Target {
   scheme: string | undefined;
   host: string;
-  /** undefined for a unix socket ("unix:/path"), or a host given with neither scheme nor port. */
   port: number | undefined;
   ssl: boolean;
-  /** https only: the SNI name as given (nil or false: none sent). */
   server_name: string | boolean | undefined;
-  /** https only: false only when the caller passed ssl_verify = false. */
   verify: boolean | undefined;
-  /** The proxy in use, after no_proxy; undefined when connecting directly. */
   proxy_uri: string | undefined;
   proxy_host: string | undefined;
   proxy_port: number | undefined;
-  /** The Proxy-Authorization value for the proxy in use. */
   proxy_authorization: string | undefined;
 }
 
-export function new_target(): Target {
-  return {
-    scheme: undefined,
-    host: "",
-    port: undefined,
-    ssl: false,
-    server_name: undefined,
-    verify: undefined,
-    proxy_uri: undefined,
-    proxy_host: undefined,
-    proxy_port: undefined,
-    proxy_authorization: undefined,
-  };
-}
-
 /**
- * out[key] = value, except that nil is not stored into a key `out` lacks (the table constructor
- * in new_target does not create nil fields): LuaJIT compiles such a store as a key insertion
- * (NEWREF), and a handful of them cost more than the rest of resolve().
+ * A target for resolve() to fill in place, so that callers reuse one table. Its fields:
+ *   scheme, host, ssl
+ *   port                 nil for a unix socket ("unix:/path"), or a host given with neither
+ *                        scheme nor port
+ *   server_name          https only: the SNI name as given (nil or false: none sent)
+ *   verify               https only: false only when the caller passed ssl_verify = false
+ *   proxy_uri, proxy_host, proxy_port
+ *                        the proxy in use, after no_proxy; nil when connecting directly
+ *   proxy_authorization  the Proxy-Authorization value for that proxy
  */
-function put<K extends keyof Target>(out: Target, key: K, value: Target[K]): void {
-  if (value !== undefined || out[key] !== undefined) {
-    out[key] = value;
-  }
+export function new_target(): Target {
+  // Every field is created with a value, then the optional ones are cleared: a key stays in the
+  // table once made, so that resolve() stores nil or a value alike, as a plain store. A missing
+  // key would cost a key insertion (NEWREF) per store, or a branch per field, which at one call
+  // site turns every change of shape (direct or proxied, say) into a trace exit.
+  const target: Target = {
+    scheme: "",
+    host: "",
+    port: 0,
+    ssl: false,
+    server_name: "",
+    verify: false,
+    proxy_uri: "",
+    proxy_host: "",
+    proxy_port: 0,
+    proxy_authorization: "",
+  };
+  target.scheme = undefined;
+  target.port = undefined;
+  target.server_name = undefined;
+  target.verify = undefined;
+  target.proxy_uri = undefined;
+  target.proxy_host = undefined;
+  target.proxy_port = undefined;
+  target.proxy_authorization = undefined;
+  return target;
 }
 
 const DOT = 46; // "."
 const SPACE = 32;
 const TAB = 9;
 const LEFT_BRACKET = 91; // "["
+const LOWER_U = 117; // "u"
 
 function bad(what: string, expected: string, value: unknown): string {
   return "bad " + what + ": " + expected + " expected, got " + type(value);
 }
 
-/** A port number or numeric string, as an integer from 1 to 65535, else undefined. */
+/** A port number or numeric string, as an integer from 1 to 65535, else nil. */
 function valid_port(value: unknown): number | undefined {
   const port = tonumber(value);
   if (port === undefined || port < 1 || port > 65535 || port % 1 !== 0) {
@@ -114,15 +123,13 @@ function has_control(value: string): boolean {
   if (checked.entries.get(value) !== undefined) {
     return false;
   }
-  for (let i = 1; i <= value.length; i++) {
+  for (const i of $range(1, value.length)) {
     const c = byte(value, i);
     if (c < SPACE || c === DEL) {
       return true;
     }
   }
-  if (value.length <= LONGEST_KEY) {
-    remember(checked, value, true);
-  }
+  remember(checked, value, true);
   return false;
 }
 
@@ -221,15 +228,13 @@ function proxy_address(uri: string): ProxyAddress | string {
     }
   }
   const address = { host, port };
-  if (uri.length <= LONGEST_KEY) {
-    remember(proxy_addresses, uri, address);
-  }
+  remember(proxy_addresses, uri, address);
   return address;
 }
 
 /**
  * Fills `out` from `options` (and `default_proxy_opts` when options.proxy_opts is nil).
- * Returns an error message, or undefined on success.
+ * Returns an error message, or nil on success.
  */
 export function resolve(options: ConnectOptions, default_proxy_opts: unknown, out: Target): string | undefined {
   if (typeof options !== "object") {
@@ -246,13 +251,14 @@ export function resolve(options: ConnectOptions, default_proxy_opts: unknown, ou
     return "bad host: control characters are not allowed";
   }
   if (scheme !== undefined && scheme !== "http" && scheme !== "https") {
-    return typeof scheme === "string"
-      ? 'bad scheme: "http" or "https" expected, got "' + scheme + '"'
-      : bad("scheme", '"http" or "https"', scheme);
+    if (typeof scheme === "string") {
+      return 'bad scheme: "http" or "https" expected, got "' + scheme + '"';
+    }
+    return bad("scheme", '"http" or "https"', scheme);
   }
-  // find() and not sub(host, 1, 5): the substring would be made and interned on every call.
-  const [unix_at] = find(host, "unix:", 1, true);
-  const unix = unix_at === 1;
+  // The first byte first: find() is a C call on every call, and sub(host, 1, 5) would make and
+  // intern a substring; only a host starting with "u" pays for the search.
+  const unix = byte(host, 1) === LOWER_U && find(host, "unix:", 1, true)[0] === 1;
   let port: number | undefined;
   if (options.port !== undefined) {
     if (scheme === undefined) {
@@ -263,9 +269,10 @@ export function resolve(options: ConnectOptions, default_proxy_opts: unknown, ou
     }
     port = valid_port(options.port);
     if (port === undefined) {
-      return typeof options.port === "number" || typeof options.port === "string"
-        ? "bad port: integer from 1 to 65535 expected, got " + tostring(options.port)
-        : bad("port", "integer from 1 to 65535", options.port);
+      if (typeof options.port === "number" || typeof options.port === "string") {
+        return "bad port: integer from 1 to 65535 expected, got " + tostring(options.port);
+      }
+      return bad("port", "integer from 1 to 65535", options.port);
     }
   } else if (scheme !== undefined && !unix) {
     port = scheme === "https" ? 443 : 80;
@@ -288,16 +295,16 @@ export function resolve(options: ConnectOptions, default_proxy_opts: unknown, ou
     verify = options.ssl_verify !== false;
   }
 
-  put(out, "scheme", scheme);
+  out.scheme = scheme;
   out.host = host;
-  put(out, "port", port);
+  out.port = port;
   out.ssl = ssl;
-  put(out, "server_name", server_name);
-  put(out, "verify", verify);
-  put(out, "proxy_uri", undefined);
-  put(out, "proxy_host", undefined);
-  put(out, "proxy_port", undefined);
-  put(out, "proxy_authorization", undefined);
+  out.server_name = server_name;
+  out.verify = verify;
+  out.proxy_uri = undefined;
+  out.proxy_host = undefined;
+  out.proxy_port = undefined;
+  out.proxy_authorization = undefined;
 
   // A proxy reaches TCP targets only: a unix socket is always connected to directly.
   if (port === undefined) {
@@ -341,9 +348,9 @@ export function resolve(options: ConnectOptions, default_proxy_opts: unknown, ou
   if (typeof address === "string") {
     return address;
   }
-  put(out, "proxy_host", address.host);
-  put(out, "proxy_port", address.port);
-  put(out, "proxy_uri", uri);
-  put(out, "proxy_authorization", authorization);
+  out.proxy_host = address.host;
+  out.proxy_port = address.port;
+  out.proxy_uri = uri;
+  out.proxy_authorization = authorization;
   return undefined;
 }

@@ -1,5 +1,11 @@
-local ____exports = {}
 --- Error messages every identity provider returns, so that they read the same.
-____exports.KEY_MISMATCH = "private key does not match ssl_client_cert"
-____exports.EMPTY_CHAIN = "bad ssl_client_cert: the certificate chain is empty"
-return ____exports
+local _M = {}
+
+_M.KEY_MISMATCH = "private key does not match ssl_client_cert"
+_M.EMPTY_CHAIN = "bad ssl_client_cert: the certificate chain is empty"
+
+--- What a key signs to prove it is the certificate's private key. Any fixed text will do: a key
+-- object that does not hold the private key cannot make a valid signature of anything.
+_M.CHALLENGE = "resty.mtls_pool proof of possession"
+
+return _M

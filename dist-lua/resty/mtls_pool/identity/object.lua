@@ -1,16 +1,20 @@
-local ____exports = {}
-local ____libcrypto = require("resty.mtls_pool.include.libcrypto")
-local unavailable = ____libcrypto.unavailable
-local ____ffi = require("resty.mtls_pool.identity.ffi")
-local check_possession = ____ffi.check_possession
 --- Identity provider of last resort: a token per (certificate object, key object) pair, never
 -- reused during the worker's life. Secure without any digest, but only requests that pass the
 -- very same cdata objects share pooled connections. identity.ts keeps the token per pair.
+local _M = {}
+local crypto = require("resty.mtls_pool.crypto")
+local unavailable = crypto.unavailable
+local ffi_module = require("resty.mtls_pool.identity.ffi")
+local check_possession = ffi_module.check_possession
+
 local last_token = 0
+
 local function load()
     return nil
 end
+
 local function identity(cert, key)
+    -- With libcrypto at hand, refuse a mismatched key now; without it the handshake refuses it.
     if unavailable() == nil then
         local err = check_possession(cert, key)
         if err ~= nil then
@@ -20,6 +24,9 @@ local function identity(cert, key)
     last_token = last_token + 1
     return "obj:" .. tostring(last_token), nil
 end
-____exports.load = load
-____exports.identity = identity
-return ____exports
+
+_M.name = "object"
+_M.load = load
+_M.identity = identity
+
+return _M

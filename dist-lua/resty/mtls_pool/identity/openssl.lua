@@ -1,59 +1,86 @@
-local ____exports = {}
+--- Identity provider over lua-resty-openssl (optional dependency, required lazily): SHA-256 of
+-- the leaf certificate's DER, after proving the caller holds the private key (the key signs,
+-- the certificate's public key verifies). lua-resty-openssl picks the OpenSSL API of the
+-- running version (EVP_MD_fetch or EVP_get_digestbyname, key types).
+-- Reads the chain with OPENSSL_sk_num/value, not `#chain` (which needs LUAJIT_ENABLE_LUA52COMPAT)
+-- nor chain:index() (which copies the certificate with X509_dup: ~120 µs).
+local _M = {}
 local ffi = require("ffi")
-local ____crypto = require("resty.mtls_pool.crypto")
-local hex32 = ____crypto.hex32
-local ____messages = require("resty.mtls_pool.identity.messages")
-local EMPTY_CHAIN = ____messages.EMPTY_CHAIN
-local KEY_MISMATCH = ____messages.KEY_MISMATCH
---- Identity provider over lua-resty-openssl (optional dependency, required lazily):
--- SHA-256 of the leaf certificate's DER, after x509:check_private_key.
--- Uses chain:count() and chain:index(), not `#chain`, which needs LUAJIT_ENABLE_LUA52COMPAT.
+local crypto = require("resty.mtls_pool.crypto")
+local hex32 = crypto.hex32
+local messages = require("resty.mtls_pool.identity.messages")
+local CHALLENGE = messages.CHALLENGE
+local EMPTY_CHAIN = messages.EMPTY_CHAIN
+local KEY_MISMATCH = messages.KEY_MISMATCH
+
 local cast = ffi.cast
 local gc = ffi.gc
 local match = string.match
-local chain_lib
+local x509_lib
 local pkey_lib
+
+-- ffi.C with the declarations lua-resty-openssl makes (typed pointers)
+local C
+
 --- The first line of a require() error, without its trailing colon.
 local function first_line(message)
-    local line = match(
-        tostring(message),
-        "^([^\n]-):?\n"
-    )
+    local line = match(tostring(message), "^([^\n]-):?\n")
     return line or tostring(message)
 end
---- Requires lua-resty-openssl; returns why it cannot be used, or undefined.
+
+--- Requires lua-resty-openssl; returns why it cannot be used, or nil.
 local function load()
-    if chain_lib ~= nil then
+    if x509_lib ~= nil then
         return nil
     end
-    local chain_ok, chain = pcall(require, "resty.openssl.x509.chain")
-    if not chain_ok then
-        return "lua-resty-openssl not found: " .. first_line(chain)
+    local x509_ok, x509 = pcall(require, "resty.openssl.x509")
+    if not x509_ok then
+        return "lua-resty-openssl not found: " .. first_line(x509)
     end
     local pkey_ok, pkey = pcall(require, "resty.openssl.pkey")
     if not pkey_ok then
         return "lua-resty-openssl not found: " .. first_line(pkey)
     end
-    chain_lib = chain
+    x509_lib = x509
     pkey_lib = pkey
+    C = ffi.C
     return nil
 end
-local function identity(cert, key)
-    local chain, chain_err = chain_lib.dup(cast("OPENSSL_STACK*", cert))
-    if chain == nil then
-        return nil, "bad ssl_client_cert: " .. tostring(chain_err)
+
+--- Whether `key` signs CHALLENGE with `md` (nil: the key's own) so that `public_key` verifies it.
+local function signs_for(key, public_key, md)
+    local signature = key:sign(CHALLENGE, md)
+    if signature == nil then
+        return false
     end
-    if chain:count() < 1 then
+    local verified = public_key:verify(signature, CHALLENGE, md)
+    return verified == true
+end
+
+local function identity(cert, key)
+    local libcrypto = C
+    local stack = cast("OPENSSL_STACK*", cert)
+    if libcrypto.OPENSSL_sk_num(stack) < 1 then
         return nil, EMPTY_CHAIN
     end
-    local leaf = chain:index(1)
+    -- The leaf, shared with the caller's chain: x509.new() frees what it wraps, so take a reference.
+    local leaf_ptr = cast("X509*", libcrypto.OPENSSL_sk_value(stack, 0))
+    libcrypto.X509_up_ref(leaf_ptr)
+    local leaf, leaf_err = x509_lib.new(leaf_ptr)
+    if leaf == nil then
+        return nil, "bad ssl_client_cert: " .. tostring(leaf_err)
+    end
     local pkey, pkey_err = pkey_lib.new(cast("EVP_PKEY*", key))
     if pkey == nil then
         return nil, "bad ssl_client_priv_key: " .. tostring(pkey_err)
     end
+    -- pkey.new() took ownership of the caller's key; give it back.
     gc(pkey.ctx, nil)
-    local matches = leaf:check_private_key(pkey)
-    if not matches then
+    local public_key = leaf:get_pubkey()
+    -- SHA-256 for RSA and EC keys; keys that take no digest (Ed25519, Ed448) refuse it.
+    if public_key == nil
+        or not (signs_for(pkey, public_key, "sha256") or signs_for(pkey, public_key, nil)) then
+        libcrypto.ERR_clear_error()
         return nil, KEY_MISMATCH
     end
     local digest, digest_err = leaf:digest("sha256")
@@ -62,6 +89,9 @@ local function identity(cert, key)
     end
     return "sha256:" .. hex32(digest), nil
 end
-____exports.load = load
-____exports.identity = identity
-return ____exports
+
+_M.name = "openssl"
+_M.load = load
+_M.identity = identity
+
+return _M

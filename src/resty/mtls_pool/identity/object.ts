@@ -1,11 +1,11 @@
-import { unavailable } from "../include/libcrypto";
-import { check_possession } from "./ffi";
-
 /**
  * Identity provider of last resort: a token per (certificate object, key object) pair, never
  * reused during the worker's life. Secure without any digest, but only requests that pass the
  * very same cdata objects share pooled connections. identity.ts keeps the token per pair.
  */
+import { unavailable } from "../crypto";
+import { check_possession } from "./ffi";
+
 let last_token = 0;
 
 function load(): string | undefined {
@@ -23,5 +23,7 @@ function identity(cert: CertChain, key: PrivateKey): LuaMultiReturn<[string, und
   last_token += 1;
   return $multi("obj:" + last_token, undefined);
 }
+
+export const name = "object";
 
 export { load, identity };
