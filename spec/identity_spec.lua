@@ -91,6 +91,20 @@ describe("client identity", function()
       assert.are_not.equal(first, identity(c, key("alice")))
     end)
 
+    it("names pools with the provider in use, also for objects named before configure()", function()
+      local pool_name = require("resty.mtls_pool").pool_name
+      local c, k = cert("alice"), key("alice")
+      local options = { scheme = "https", host = "example.com", ssl_client_cert = c, ssl_client_priv_key = k }
+      local as_object = assert(pool_name(options))
+      assert.matches("|obj:%d+$", as_object)
+      configure("ffi")
+      assert.equal("|sha256:" .. helpers.fingerprint("alice"), assert(pool_name(options)):match("|sha256:%x+$"))
+      configure("object")
+      local again = assert(pool_name(options))
+      assert.matches("|obj:%d+$", again)
+      assert.is_not.equal(as_object, again)
+    end)
+
     it("never reuses a token after configure() starts a fresh cache", function()
       local c, k = cert("alice"), key("alice")
       local before = tonumber((identity(c, k):match("%d+")))

@@ -1,8 +1,13 @@
 -- Property: the pool name is injective. For >= 100,000 seeded random pairs of resolved option
--- sets (adversarial bytes, empty strings, IPv6 literals, 4 KiB hosts), distinct sets give
--- distinct names and equal sets equal names; every name is also checked against all others.
+-- sets (adversarial bytes, empty strings, IPv6 literals, 4 KiB hosts, a caller's pool or none),
+-- distinct sets give distinct names and equal sets equal names; every name is also checked
+-- against all others. Names with a client identity are built from arbitrary identity strings
+-- (build_name); the caches are checked against it: names without one here, names of real
+-- (cert, key) objects in the second spec.
 local helpers = require "support.helpers"
+local mtls_pool = require "resty.mtls_pool"
 local name_for = require("resty.mtls_pool.name").name_for
+local build_name = require("resty.mtls_pool.name").build_name
 local new_target = require("resty.mtls_pool.target").new_target
 
 local PAIRS = tonumber(helpers.env("PROPERTY_PAIRS")) or 100000
@@ -39,7 +44,10 @@ local function maybe_string()
 end
 
 local FIELDS = { "scheme", "host", "port", "ssl", "server_name", "verify", "proxy_uri",
-                 "proxy_authorization", "identity" }
+                 "proxy_authorization", "identity", "pool" }
+-- What a name inside a caller's pool is made of: the caller chose which hosts share it.
+local NAMESPACED = { pool = true, ssl = true, server_name = true, verify = true, proxy_authorization = true,
+                     identity = true }
 
 local function random_value(field)
   if field == "scheme" then
@@ -73,6 +81,11 @@ local function random_value(field)
       return "obj:" .. rand(50)
     end
     return random_string()
+  elseif field == "pool" then
+    if rand(3) > 1 then
+      return nil
+    end
+    return random_string()
   end
   return maybe_string()
 end
@@ -94,6 +107,10 @@ local function canonical(t)
     if field == "proxy_authorization" and not t.ssl then
       v = nil
     end
+    -- inside a caller's pool, only the namespaced fields count
+    if t.pool ~= nil and not NAMESPACED[field] then
+      v = nil
+    end
     local s = v == nil and "" or tostring(v)
     out[i] = type(v) .. "/" .. #s .. "/" .. s
   end
@@ -101,13 +118,22 @@ local function canonical(t)
 end
 
 local target = new_target()
-local function name_of(t)
+local function set_target(t)
   for _, field in ipairs(FIELDS) do
-    if field ~= "identity" then
+    if field ~= "identity" and field ~= "pool" then
       target[field] = t[field]
     end
   end
-  local n, err = name_for(target, t.identity)
+end
+
+local function name_of(t)
+  set_target(t)
+  local n, err, _
+  if t.identity == nil then
+    n, _, err = name_for(target, nil, nil, t.pool)
+  else
+    n, err = build_name(target, t.identity, t.pool)
+  end
   assert(n, err)
   return n
 end
@@ -118,6 +144,7 @@ local NIL = {}
 local CONFUSIONS = {
   scheme = { NIL, "" }, host = { "" }, port = { NIL }, ssl = { false }, server_name = { NIL, "", false },
   verify = { NIL, false }, proxy_uri = { NIL, "" }, proxy_authorization = { NIL, "" }, identity = { NIL, "" },
+  pool = { NIL, "" },
 }
 
 local function mutate(t)
@@ -194,5 +221,29 @@ describe("pool name encoding (property)", function()
     assert.is_true(distinct > PAIRS / 2)
     assert.is_true(equal > PAIRS / 20)
     assert.is_true(hashed > 0)
+  end)
+
+  it("gives the names of real (cert, key) objects that build_name gives their identity", function()
+    local pairs_ = {}
+    for i, name in ipairs({ "alice", "bob", "carol", "tenant01" }) do
+      local cert, key = helpers.cert(name), helpers.key(name)
+      pairs_[i] = { cert = cert, key = key, identity = assert(mtls_pool.client_identity(cert, key)) }
+    end
+    local checked, stale = 0, 0
+    local t = random_tuple()
+    for _ = 1, PAIRS / 5 do
+      -- mostly small changes to the last tuple, so that cached names are compared field by field
+      t = rand(4) == 1 and random_tuple() or mutate(t)
+      local pair = pairs_[rand(#pairs_)]
+      set_target(t)
+      local got, identified = name_for(target, pair.cert, pair.key, t.pool)
+      local want = assert(build_name(target, target.ssl and pair.identity or nil, t.pool))
+      checked = checked + 1
+      if got ~= want or identified ~= (target.ssl == true) then
+        stale = stale + 1
+      end
+    end
+    helpers.say(("property: %d names of real (cert, key) objects, %d stale or wrong"):format(checked, stale))
+    assert.equal(0, stale)
   end)
 end)

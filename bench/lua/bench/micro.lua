@@ -26,6 +26,9 @@ local ROUNDS = 5 -- per worker; bench/run.ts pools the rounds of 3 workers
 local NAME_CALLS = 100000 -- per round, pool_name with a warm identity cache
 local COLD_CALLS = 300 -- per round, pool_name with fresh cert/key objects (parsing them is slow)
 local CONNECT_CALLS = 10000 -- per round, connect + setkeepalive on a pooled connection
+local SHAPE_CALLS = 200000 -- per round and shape, pool_name at one call site for every shape
+local SHAPE_CONNECTS = 10000 -- per round and shape, connect + setkeepalive at one call site
+local PEM_CALLS = 100000 -- per round, load_pem_pair of a known pair
 local CLOCK_MONOTONIC = 1
 
 local _M = {}
@@ -126,11 +129,58 @@ local function connect_loop(options)
   end)
 end
 
+-- One call site for every shape of options, as in an application (or lua-resty-http's connect):
+-- `lists` are option tables of several shapes, each list is run through the same loop, so that
+-- LuaJIT compiles it once for whichever shape came first and every other shape runs on its exits.
+local function shared_name_loop(n, list)
+  local count = #list
+  for i = 1, n do
+    check(pool_name(list[i % count + 1]))
+  end
+end
+
+local function shared_connect_loop(n, list)
+  local count = #list
+  for i = 1, n do
+    if connect_keepalive(list[i % count + 1]) == 0 then
+      error("connect opened a new connection: the pool was not warm")
+    end
+  end
+end
+
+-- The shapes, each with 8 hosts (pool_name) or 8 SNI names (connect, to the bench's servers):
+-- plain https, mTLS, and mTLS through a proxy (pool_name only: no proxy is running).
+local function shapes(config, cert, key)
+  local name_lists, connect_lists = {}, {}
+  for _, shape in ipairs({ "plain", "mtls", "proxy" }) do
+    local names, connects = {}, {}
+    for i = 1, 8 do
+      local o = { scheme = "https", host = "host" .. i .. ".example", port = 443, ssl_server_name = "host" .. i }
+      local c = { scheme = "https", host = "127.0.0.1", port = config.tls_port, ssl_server_name = "localhost",
+                  pool = "shape" .. i }
+      if shape ~= "plain" then
+        o.ssl_client_cert, o.ssl_client_priv_key = cert, key
+        c.ssl_client_cert, c.ssl_client_priv_key, c.port = cert, key, config.mtls_port
+      end
+      if shape == "proxy" then
+        o.proxy_opts = { https_proxy = "http://127.0.0.1:3128" }
+      end
+      names[i], connects[i] = o, c
+    end
+    name_lists[shape] = names
+    connect_lists[shape] = shape ~= "proxy" and connects or nil
+  end
+  return name_lists, connect_lists
+end
+
 -- config: { certs = dir, client = name, tls_port = n, mtls_port = n, group = g }. The groups run
 -- in fresh workers (bench/run.ts starts an nginx for each), so that no provider's cold path (whose
 -- traces and aborts may flush or blacklist shared code) slows another's warm rows:
 --   "ffi", "object", "openssl": pool_name for https, then mTLS warm and cold with that provider
 --   "connect": PEM parsing, then connect + setkeepalive on pooled https and mTLS connections
+--   "shapes_plain_first", "shapes_mtls_first": pool_name and connect at one call site for every
+--                  shape, the shapes first run (and so compiled) in that order
+--   "pem": load_pem_pair of a known leaf + intermediate chain and key
 function _M.run(config)
   local lines = {}
   local function put(name, value)
@@ -149,7 +199,43 @@ function _M.run(config)
   local mtls = helpers.merged(https, { port = config.mtls_port, ssl_client_cert = cert, ssl_client_priv_key = key })
 
   local rows
-  if config.group == "connect" then
+  local order = config.group:match("^shapes_(%a+)_first$")
+  if order then
+    check(mtls_pool.configure({ provider = "auto" }))
+    put("provider", mtls_pool.provider())
+    local names, connects = shapes(config, cert, key)
+    local shape_order = order == "plain" and { "plain", "mtls", "proxy" } or { "mtls", "proxy", "plain" }
+    rows = {}
+    for _, shape in ipairs(shape_order) do
+      -- the first calls compile the shared loops for this order
+      shared_name_loop(SHAPE_CALLS, names[shape])
+      rows[#rows + 1] = { name = "shape_name_" .. shape, calls = SHAPE_CALLS,
+                          body = function(n) shared_name_loop(n, names[shape]) end }
+      if connects[shape] then
+        for _, o in ipairs(connects[shape]) do
+          connect_keepalive(o)
+        end
+        shared_connect_loop(SHAPE_CONNECTS, connects[shape])
+        rows[#rows + 1] = { name = "shape_connect_" .. shape, calls = SHAPE_CONNECTS,
+                            body = function(n) shared_connect_loop(n, connects[shape]) end }
+      end
+    end
+  elseif config.group == "pem" then
+    check(mtls_pool.configure({ provider = "auto" }))
+    put("provider", mtls_pool.provider())
+    local chain_pem = helpers.read_file(config.certs .. "/dave-chain.crt")
+    local dave_key_pem = helpers.read_file(config.certs .. "/dave.key")
+    local pair = check(mtls_pool.load_pem_pair(chain_pem, dave_key_pem))
+    rows = {
+      { name = "pem_warm", calls = PEM_CALLS, body = own_trace(function(n)
+        for _ = 1, n do
+          if check(mtls_pool.load_pem_pair(chain_pem, dave_key_pem)) ~= pair then
+            error("load_pem_pair gave other objects for the same PEM")
+          end
+        end
+      end) },
+    }
+  elseif config.group == "connect" then
     check(mtls_pool.configure({ provider = "auto" }))
     put("provider", mtls_pool.provider())
     rows = {

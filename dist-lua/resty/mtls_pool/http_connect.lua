@@ -28,8 +28,6 @@
 -- "https" over "unix:/path" is TLS over the socket.
 local crypto = require("resty.mtls_pool.crypto")
 local clear_errors = crypto.clear_errors
-local identity_module = require("resty.mtls_pool.identity")
-local options_identity = identity_module.options_identity
 local name = require("resty.mtls_pool.name")
 local caller_pool = name.caller_pool
 local name_for = name.name_for
@@ -159,28 +157,19 @@ local function connect(httpc, options)
     local proxy_authorization = target.proxy_authorization
     local server_name = target.server_name
     local verify = target.verify
-    local cert
-    local key
-    local identity
-    if ssl then
-        cert = options.ssl_client_cert
-        key = options.ssl_client_priv_key
-        local id, id_err = options_identity(cert, key)
-        if id_err ~= nil then
-            return fail(sock, id_err)
-        end
-        identity = id
-        if identity ~= nil and sock.setclientcert == nil then
-            return fail(sock, "ssl_client_cert needs tcpsock:setclientcert (ngx_lua >= 0.10.23)")
-        end
-    end
     local caller, caller_err = caller_pool(options.pool)
     if caller_err ~= nil then
         return fail(sock, caller_err)
     end
-    local pool, name_err = name_for(target, identity, caller)
+    local cert = options.ssl_client_cert
+    local key = options.ssl_client_priv_key
+    -- The pool name, and whether it holds a client identity: then cert and key are a proven pair.
+    local pool, identified, name_err = name_for(target, cert, key, caller)
     if pool == nil then
         return fail(sock, name_err)
+    end
+    if identified and sock.setclientcert == nil then
+        return fail(sock, "ssl_client_cert needs tcpsock:setclientcert (ngx_lua >= 0.10.23)")
     end
     local pool_debug = options.pool_debug
     if pool_debug then
@@ -224,7 +213,7 @@ local function connect(httpc, options)
                     return fail(sock, tunnel_err)
                 end
             end
-            if identity ~= nil then
+            if identified then
                 local set, set_err = sock:setclientcert(cert, key)
                 if set == nil then
                     return fail(sock, "could not set client certificate: " .. tostring(set_err))

@@ -21,6 +21,9 @@ local function new_cache()
 end
 
 local configured = "auto"
+
+-- Counts configure() calls: identities made before and after one may differ (see identities_generation).
+local generation = 0
 local active
 
 -- What the one-time log line says once `active` is first used; nil: nothing to say.
@@ -182,6 +185,7 @@ local function configure(options)
         end
     end
     configured = name
+    generation = generation + 1
     active = nil
     notice = nil
     -- Identities from different providers differ: start afresh.
@@ -198,6 +202,13 @@ local function provider()
     return active.name
 end
 
+--- A number that changes whenever identities may change (configure()): caches keyed by cert and
+-- key objects rather than by identity compare it to know their names still hold.
+local function identities_generation()
+    return generation
+end
+
+_M.identities_generation = identities_generation
 _M.client_identity = client_identity
 _M.options_identity = options_identity
 _M.configure = configure

@@ -7,7 +7,6 @@ local bounded = require("resty.mtls_pool.bounded")
 local keeps = bounded.keeps
 local new_bounded = bounded.new_bounded
 local remember = bounded.remember
-local remember_in = bounded.remember_in
 local encode = require("resty.mtls_pool.encode")
 local fields = encode.fields
 local hashed = encode.hashed
@@ -18,6 +17,7 @@ local hmac_sha256_hex = crypto.hmac_sha256_hex
 local random32 = crypto.random32
 local sha256_hex = crypto.sha256_hex
 local identity_module = require("resty.mtls_pool.identity")
+local identities_generation = identity_module.identities_generation
 local options_identity = identity_module.options_identity
 local target_module = require("resty.mtls_pool.target")
 local new_target = target_module.new_target
@@ -88,18 +88,23 @@ local function build_name(target, identity, pool)
 end
 
 -- Names already built, with the fields they were built from: a warm name is a comparison of the
--- resolved fields, without building, escaping or interning a string. Without a client identity:
--- host -> Recent; with one: identity -> host -> Recent (`count` counts Recent entries). Apart,
--- so that the lookup without identity uses no constant key in a table that grows with identities
--- (LuaJIT specialises such a lookup on the table's size and leaves the trace when it changes).
+-- resolved fields, without building, escaping or interning a string.
+-- Without a client certificate: host -> Recent.
 local without_identity = new_bounded(1024)
-local with_identity = new_bounded(1024)
 
-local function remember_name(target, identity, pool, name)
-    if not keeps(without_identity, target.host) then
-        return
-    end
-    local recent = {
+-- With one: cert object -> key object -> host -> Recent, weak on the objects (the caller's), at
+-- most MAX_PAIR_NAMES names, then emptied. Keyed by the objects, not by their identity, so that a
+-- warm name costs neither the identity nor a lookup of it: an mTLS name then costs two table
+-- reads more than a plain one, whichever shape a call site met first. Only pairs whose identity
+-- was proven get here, under the identity provider in use: a new provider empties it.
+local MAX_PAIR_NAMES = 1024
+local WEAK_KEYS = {__mode = "k"}
+local by_pair = setmetatable({}, WEAK_KEYS)
+local pair_names = 0
+local pair_generation = identities_generation()
+
+local function new_recent(target, pool, name)
+    return {
         pool = pool,
         scheme = target.scheme,
         port = target.port,
@@ -110,34 +115,89 @@ local function remember_name(target, identity, pool, name)
         proxy_authorization = target.proxy_authorization,
         name = name
     }
-    if identity == nil then
-        remember(without_identity, target.host, recent)
-    else
-        remember_in(with_identity, identity, target.host, recent)
-    end
 end
 
---- The pool name for a resolved target, a client identity (nil: none) and the caller's pool (nil:
--- none), or nil, err. Built once per identity, target and pool while the cache keeps it; after
--- that, a comparison of the target's fields.
-local function name_for(target, identity, pool)
-    local by_host = identity == nil and without_identity.entries or with_identity.entries[identity]
-    local last
-    if by_host ~= nil then
-        last = by_host[target.host]
+--- Keeps `name` for a (cert, key) pair, a target and a pool.
+local function remember_pair_name(cert, key, target, pool, name)
+    if not keeps(without_identity, target.host) then
+        return
     end
+    if pair_names >= MAX_PAIR_NAMES then
+        by_pair = setmetatable({}, WEAK_KEYS)
+        pair_names = 0
+    end
+    local by_key = by_pair[cert]
+    if by_key == nil then
+        by_key = setmetatable({}, WEAK_KEYS)
+        by_pair[cert] = by_key
+    end
+    local by_host = by_key[key]
+    if by_host == nil then
+        by_host = {}
+        by_key[key] = by_host
+    end
+    by_host[target.host] = new_recent(target, pool, name)
+    pair_names = pair_names + 1
+end
+
+--- The name kept in `by_host` for `target` and `pool`, if it was built from the same fields.
+local function kept_name(by_host, target, pool)
+    if by_host == nil then
+        return nil
+    end
+    local last = by_host[target.host]
     if last ~= nil and last.pool == pool and last.scheme == target.scheme
         and last.port == target.port and last.ssl == target.ssl and last.server_name == target.server_name
         and last.verify == target.verify and last.proxy_uri == target.proxy_uri
         and last.proxy_authorization == target.proxy_authorization then
-        return last.name, nil
+        return last.name
     end
-    local name, err = build_name(target, identity, pool)
+    return nil
+end
+
+--- The pool name for a resolved target, the caller's ssl_client_cert and ssl_client_priv_key
+-- (ignored without TLS) and pool (nil: none), and whether it carries a client identity; or
+-- nil, nil, err when the cert/key pair is refused. Built once per (cert, key) objects, target
+-- and pool while the caches keep it; after that, a comparison of the target's fields.
+local function name_for(target, cert, key, pool)
+    if target.ssl then
+        local generation = identities_generation()
+        if pair_generation ~= generation then
+            by_pair = setmetatable({}, WEAK_KEYS)
+            pair_names = 0
+            pair_generation = generation
+        end
+        -- reading a table with a nil key is allowed: plain https finds nothing here
+        local by_key = by_pair[cert]
+        if by_key ~= nil then
+            local known = kept_name(by_key[key], target, pool)
+            if known ~= nil then
+                return known, true, nil
+            end
+        end
+        local identity, id_err = options_identity(cert, key)
+        if id_err ~= nil then
+            return nil, nil, id_err
+        end
+        if identity ~= nil then
+            local name, err = build_name(target, identity, pool)
+            if name == nil then
+                return nil, nil, err
+            end
+            remember_pair_name(cert, key, target, pool, name)
+            return name, true, nil
+        end
+    end
+    local known = kept_name(without_identity.entries, target, pool)
+    if known ~= nil then
+        return known, false, nil
+    end
+    local name, err = build_name(target, nil, pool)
     if name == nil then
-        return nil, err
+        return nil, nil, err
     end
-    remember_name(target, identity, pool, name)
-    return name, nil
+    remember(without_identity, target.host, new_recent(target, pool, name))
+    return name, false, nil
 end
 
 -- pool_name() resolves into this table; nothing between resolve and use yields.
@@ -161,17 +221,14 @@ local function pool_name(options, default_proxy_opts)
     if pool_err ~= nil then
         return nil, pool_err
     end
-    local identity
-    if scratch.ssl then
-        local id, id_err = options_identity(options.ssl_client_cert, options.ssl_client_priv_key)
-        if id_err ~= nil then
-            return nil, id_err
-        end
-        identity = id
+    local name, _, name_err = name_for(scratch, options.ssl_client_cert, options.ssl_client_priv_key, pool)
+    if name == nil then
+        return nil, name_err
     end
-    return name_for(scratch, identity, pool)
+    return name, nil
 end
 
+_M.build_name = build_name
 _M.caller_pool = caller_pool
 _M.name_for = name_for
 _M.pool_name = pool_name

@@ -29,7 +29,6 @@
  * "https" over "unix:/path" is TLS over the socket.
  */
 import { clear_errors } from "./crypto";
-import { options_identity } from "./identity";
 import { caller_pool, name_for } from "./name";
 import { bind, usable } from "./sessions";
 import { ConnectOptions, new_target, resolve } from "./target";
@@ -181,29 +180,19 @@ function connect(
   const server_name = target.server_name as string | false | undefined;
   const verify = target.verify;
 
-  let cert: unknown;
-  let key: unknown;
-  let identity: string | undefined;
-  if (ssl) {
-    cert = options.ssl_client_cert;
-    key = options.ssl_client_priv_key;
-    const [id, id_err] = options_identity(cert, key);
-    if (id_err !== undefined) {
-      return fail(sock, id_err);
-    }
-    identity = id;
-    if (identity !== undefined && sock.setclientcert === undefined) {
-      return fail(sock, "ssl_client_cert needs tcpsock:setclientcert (ngx_lua >= 0.10.23)");
-    }
-  }
-
   const [caller, caller_err] = caller_pool(options.pool);
   if (caller_err !== undefined) {
     return fail(sock, caller_err);
   }
-  const [pool, name_err] = name_for(target, identity, caller);
+  const cert = options.ssl_client_cert;
+  const key = options.ssl_client_priv_key;
+  // The pool name, and whether it holds a client identity: then cert and key are a proven pair.
+  const [pool, identified, name_err] = name_for(target, cert, key, caller);
   if (pool === undefined) {
     return fail(sock, name_err);
+  }
+  if (identified && sock.setclientcert === undefined) {
+    return fail(sock, "ssl_client_cert needs tcpsock:setclientcert (ngx_lua >= 0.10.23)");
   }
   const pool_debug = options.pool_debug;
   if (pool_debug) {
@@ -245,7 +234,7 @@ function connect(
           return fail(sock, tunnel_err);
         }
       }
-      if (identity !== undefined) {
+      if (identified) {
         const [set, set_err] = sock.setclientcert!(cert as CertChain, key as PrivateKey);
         if (set === undefined) {
           return fail(sock, "could not set client certificate: " + set_err);

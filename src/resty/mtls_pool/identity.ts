@@ -35,6 +35,8 @@ function new_cache(): LuaTable<CertChain, LuaTable<PrivateKey, string>> {
 }
 
 let configured: ProviderName | "auto" = "auto";
+// Counts configure() calls: identities made before and after one may differ (see identities_generation).
+let generation = 0;
 let active: Provider | undefined;
 // What the one-time log line says once `active` is first used; nil: nothing to say.
 let notice: [number, string] | undefined;
@@ -190,6 +192,7 @@ function configure(options: ConfigureOptions): LuaMultiReturn<[true, undefined] 
     }
   }
   configured = name;
+  generation += 1;
   active = undefined;
   notice = undefined;
   // Identities from different providers differ: start afresh.
@@ -206,4 +209,12 @@ function provider(): ProviderName {
   return (active as Provider).name;
 }
 
-export { client_identity, options_identity, configure, provider };
+/**
+ * A number that changes whenever identities may change (configure()): caches keyed by cert and
+ * key objects rather than by identity compare it to know their names still hold.
+ */
+function identities_generation(): number {
+  return generation;
+}
+
+export { identities_generation, client_identity, options_identity, configure, provider };

@@ -4,10 +4,10 @@
  * credentials as a keyed digest (names get logged: never the credentials themselves). A
  * caller's options.pool is a namespace: identity, TLS fields and credentials still separate.
  */
-import { keeps, new_bounded, remember, remember_in } from "./bounded";
+import { keeps, new_bounded, remember } from "./bounded";
 import { fields, hashed, MAX_LENGTH, namespaced } from "./encode";
 import { hmac_sha256_hex, random32, sha256_hex } from "./crypto";
-import { options_identity } from "./identity";
+import { identities_generation, options_identity } from "./identity";
 import { ConnectOptions, new_target, resolve, Target } from "./target";
 
 // Per-worker secret for the credentials digest: names only need to agree within a worker.
@@ -94,18 +94,24 @@ interface Recent {
 }
 
 // Names already built, with the fields they were built from: a warm name is a comparison of the
-// resolved fields, without building, escaping or interning a string. Without a client identity:
-// host -> Recent; with one: identity -> host -> Recent (`count` counts Recent entries). Apart,
-// so that the lookup without identity uses no constant key in a table that grows with identities
-// (LuaJIT specialises such a lookup on the table's size and leaves the trace when it changes).
+// resolved fields, without building, escaping or interning a string.
+// Without a client certificate: host -> Recent.
 const without_identity = new_bounded<string, Recent>(1024);
-const with_identity = new_bounded<string, LuaTable<string, Recent>>(1024);
 
-function remember_name(target: Target, identity: string | undefined, pool: string | undefined, name: string): void {
-  if (!keeps(without_identity, target.host)) {
-    return;
-  }
-  const recent: Recent = {
+// With one: cert object -> key object -> host -> Recent, weak on the objects (the caller's), at
+// most MAX_PAIR_NAMES names, then emptied. Keyed by the objects, not by their identity, so that a
+// warm name costs neither the identity nor a lookup of it: an mTLS name then costs two table
+// reads more than a plain one, whichever shape a call site met first. Only pairs whose identity
+// was proven get here, under the identity provider in use: a new provider empties it.
+const MAX_PAIR_NAMES = 1024;
+const WEAK_KEYS = { __mode: "k" as const };
+type ByPair = LuaTable<CertChain, LuaTable<PrivateKey, LuaTable<string, Recent>>>;
+let by_pair: ByPair = setmetatable(new LuaTable(), WEAK_KEYS);
+let pair_names = 0;
+let pair_generation = identities_generation();
+
+function new_recent(target: Target, pool: string | undefined, name: string): Recent {
+  return {
     pool,
     scheme: target.scheme,
     port: target.port,
@@ -116,28 +122,37 @@ function remember_name(target: Target, identity: string | undefined, pool: strin
     proxy_authorization: target.proxy_authorization,
     name,
   };
-  if (identity === undefined) {
-    remember(without_identity, target.host, recent);
-  } else {
-    remember_in(with_identity, identity, target.host, recent);
-  }
 }
 
-/**
- * The pool name for a resolved target, a client identity (nil: none) and the caller's pool (nil:
- * none), or nil, err. Built once per identity, target and pool while the cache keeps it; after
- * that, a comparison of the target's fields.
- */
-function name_for(
-  target: Target,
-  identity: string | undefined,
-  pool: string | undefined,
-): LuaMultiReturn<[string, undefined] | [undefined, string]> {
-  const by_host = identity === undefined ? without_identity.entries : with_identity.entries.get(identity);
-  let last: Recent | undefined;
-  if (by_host !== undefined) {
-    last = by_host.get(target.host);
+/** Keeps `name` for a (cert, key) pair, a target and a pool. */
+function remember_pair_name(cert: CertChain, key: PrivateKey, target: Target, pool: string | undefined, name: string): void {
+  if (!keeps(without_identity, target.host)) {
+    return;
   }
+  if (pair_names >= MAX_PAIR_NAMES) {
+    by_pair = setmetatable(new LuaTable(), WEAK_KEYS);
+    pair_names = 0;
+  }
+  let by_key = by_pair.get(cert);
+  if (by_key === undefined) {
+    by_key = setmetatable(new LuaTable<PrivateKey, LuaTable<string, Recent>>(), WEAK_KEYS);
+    by_pair.set(cert, by_key);
+  }
+  let by_host = by_key.get(key);
+  if (by_host === undefined) {
+    by_host = new LuaTable<string, Recent>();
+    by_key.set(key, by_host);
+  }
+  by_host.set(target.host, new_recent(target, pool, name));
+  pair_names += 1;
+}
+
+/** The name kept in `by_host` for `target` and `pool`, if it was built from the same fields. */
+function kept_name(by_host: LuaTable<string, Recent> | undefined, target: Target, pool: string | undefined): string | undefined {
+  if (by_host === undefined) {
+    return undefined;
+  }
+  const last = by_host.get(target.host);
   if (
     last !== undefined &&
     last.pool === pool &&
@@ -149,14 +164,61 @@ function name_for(
     last.proxy_uri === target.proxy_uri &&
     last.proxy_authorization === target.proxy_authorization
   ) {
-    return $multi(last.name, undefined);
+    return last.name;
   }
-  const [name, err] = build_name(target, identity, pool);
+  return undefined;
+}
+
+/**
+ * The pool name for a resolved target, the caller's ssl_client_cert and ssl_client_priv_key
+ * (ignored without TLS) and pool (nil: none), and whether it carries a client identity; or
+ * nil, nil, err when the cert/key pair is refused. Built once per (cert, key) objects, target
+ * and pool while the caches keep it; after that, a comparison of the target's fields.
+ */
+function name_for(
+  target: Target,
+  cert: unknown,
+  key: unknown,
+  pool: string | undefined,
+): LuaMultiReturn<[string, boolean, undefined] | [undefined, undefined, string]> {
+  if (target.ssl) {
+    const generation = identities_generation();
+    if (pair_generation !== generation) {
+      by_pair = setmetatable(new LuaTable(), WEAK_KEYS);
+      pair_names = 0;
+      pair_generation = generation;
+    }
+    // reading a table with a nil key is allowed: plain https finds nothing here
+    const by_key = by_pair.get(cert as CertChain);
+    if (by_key !== undefined) {
+      const known = kept_name(by_key.get(key as PrivateKey), target, pool);
+      if (known !== undefined) {
+        return $multi(known, true, undefined);
+      }
+    }
+    const [identity, id_err] = options_identity(cert, key);
+    if (id_err !== undefined) {
+      return $multi(undefined, undefined, id_err);
+    }
+    if (identity !== undefined) {
+      const [name, err] = build_name(target, identity, pool);
+      if (name === undefined) {
+        return $multi(undefined, undefined, err);
+      }
+      remember_pair_name(cert as CertChain, key as PrivateKey, target, pool, name);
+      return $multi(name, true, undefined);
+    }
+  }
+  const known = kept_name(without_identity.entries, target, pool);
+  if (known !== undefined) {
+    return $multi(known, false, undefined);
+  }
+  const [name, err] = build_name(target, undefined, pool);
   if (name === undefined) {
-    return $multi(undefined, err);
+    return $multi(undefined, undefined, err);
   }
-  remember_name(target, identity, pool, name);
-  return $multi(name, undefined);
+  remember(without_identity, target.host, new_recent(target, pool, name));
+  return $multi(name, false, undefined);
 }
 
 // pool_name() resolves into this table; nothing between resolve and use yields.
@@ -180,15 +242,11 @@ function pool_name(options: ConnectOptions, default_proxy_opts?: unknown): LuaMu
   if (pool_err !== undefined) {
     return $multi(undefined, pool_err);
   }
-  let identity: string | undefined;
-  if (scratch.ssl) {
-    const [id, id_err] = options_identity(options.ssl_client_cert, options.ssl_client_priv_key);
-    if (id_err !== undefined) {
-      return $multi(undefined, id_err);
-    }
-    identity = id;
+  const [name, , name_err] = name_for(scratch, options.ssl_client_cert, options.ssl_client_priv_key, pool);
+  if (name === undefined) {
+    return $multi(undefined, name_err);
   }
-  return name_for(scratch, identity, pool);
+  return $multi(name, undefined);
 }
 
-export { caller_pool, name_for, pool_name };
+export { build_name, caller_pool, name_for, pool_name };
