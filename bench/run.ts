@@ -5,22 +5,21 @@
 //   (c) Lua memory and idle upstream connections after 100k requests, certificate parsed once
 //       vs on every request
 // Bounded by TIME_LIMIT_MS; every process it starts is stopped however it ends (Ctrl-C included).
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+// RUNTIME= picks where nginx runs, as for npm test.
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { makeCerts, TENANTS } from "../scripts/certs.js";
-import { REPO } from "../scripts/client.js";
-import {
-  cleanupAll,
-  findNginx,
-  freePort,
-  freePorts,
-  makeTempDir,
-  startNginx,
-  type NginxHandle,
-} from "../scripts/runtime/local.js";
+import { startClient as startClientNginx, type ClientHandle } from "../scripts/client.js";
+import { chooseRuntime } from "../scripts/runtime/choose.js";
+import { startNginx } from "../scripts/runtime/nginx.js";
+import { freePort, freePorts, sleep } from "../scripts/runtime/processes.js";
+import { describeProbe, probeNginx } from "../scripts/runtime/probe.js";
+import { cleanupAll, makeTempDir } from "../scripts/runtime/registry.js";
+import { REPO } from "../scripts/runtime/runtime.js";
+import { runWrk } from "../scripts/runtime/wrk.js";
 
 const TIME_LIMIT_MS = 175_000;
 const IDENTITIES = TENANTS.slice(0, 8);
@@ -98,15 +97,15 @@ function get(url: string, timeoutMs = 60_000): Promise<string> {
 // ---------------------------------------------------------------------------------------------
 // Processes: the mTLS server, the micro-bench nginx, the client nginx, wrk
 
-const LUA_PATH = [
-  `${REPO}/dist-lua/?.lua`,
-  `${REPO}/spec/?.lua`,
+/** Searched after dist-lua/ and spec/ (as the client nginx does). */
+const EXTRA_LUA_PATH = [
   `${REPO}/bench/lua/?.lua`,
   ...OPTIONAL_LIBS.flatMap((name) => {
     const dir = process.env[name];
     return dir ? [`${dir}/?.lua`, `${dir}/?/init.lua`] : [];
   }),
-].join(";");
+];
+const LUA_PATH = [`${REPO}/dist-lua/?.lua`, `${REPO}/spec/?.lua`, ...EXTRA_LUA_PATH].join(";");
 
 interface Server {
   mtlsPort: number;
@@ -197,49 +196,25 @@ async function runMicro(certs: string, server: Server): Promise<Lines> {
   return out;
 }
 
-interface Client {
-  nginx: NginxHandle;
-  url: string;
-  stats(): Promise<Record<string, number>>;
-}
+type Client = ClientHandle;
 
 /**
  * The client nginx of scripts/client.ts (spec/support/client_app.lua on "/", certificates parsed
  * once per worker) plus bench/lua/bench/client.lua's locations; reuseport so that /mem reaches
  * every worker.
  */
-async function startClient(certs: string, server: Server): Promise<Client> {
-  const port = await freePort();
-  const init = `${lua(certs)}, { ${IDENTITIES.map(lua).join(", ")} }, ${server.mtlsPort}`;
-  const nginx = await startNginx({
-    body: `
-  ${clientTls(certs)}
-  lua_shared_dict stats 1m;
-  lua_socket_pool_size 64;
-  init_worker_by_lua_block {
-    require("support.client_app").init(${init})
-    require("bench.client").init(${init})
-  }
-  server {
-    listen 127.0.0.1:${port} backlog=4096 reuseport;
-    keepalive_requests 1000000;
-    access_log off;
-    location = /stats { content_by_lua_block { require("support.client_app").stats() } }
-    location = /per-request { content_by_lua_block { require("bench.client").per_request() } }
-    location = /by-hand { content_by_lua_block { require("bench.client").by_hand() } }
-    location = /mem { content_by_lua_block { require("bench.client").memory() } }
-    location = /info { content_by_lua_block { require("bench.client").info() } }
-    location / { content_by_lua_block { require("support.client_app").handle() } }
-  }`,
-    workers: WORKERS,
-    ports: [port],
+function startClient(certs: string, server: Server): Promise<Client> {
+  const bench = 'require("bench.client")';
+  return startClientNginx({
+    certs, clients: IDENTITIES, upstreamPort: server.mtlsPort, workers: WORKERS, luaPath: EXTRA_LUA_PATH,
+    initModules: ["bench.client"], reuseport: true,
+    locations: {
+      "/per-request": `${bench}.per_request()`,
+      "/by-hand": `${bench}.by_hand()`,
+      "/mem": `${bench}.memory()`,
+      "/info": `${bench}.info()`,
+    },
   });
-  const url = `http://127.0.0.1:${port}`;
-  const stats = async (): Promise<Record<string, number>> => {
-    const lines = parseLines(await get(`${url}/stats`));
-    return Object.fromEntries(Object.entries(lines).map(([k, v]) => [k, Number(v)]));
-  };
-  return { nginx, url, stats };
 }
 
 /** Lua KB after a full GC, summed over the client's workers (asked until each has answered). */
@@ -267,11 +242,6 @@ interface WrkResult {
   errors: number;
 }
 
-const wrkChildren = new Set<ChildProcess>();
-process.on("exit", () => {
-  for (const child of wrkChildren) child.kill("SIGKILL");
-});
-
 function parseWrk(out: string): WrkResult {
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
   const p99 = /^\s*99%\s+([\d.]+)(us|ms|s)\s*$/m.exec(out);
@@ -283,35 +253,10 @@ function parseWrk(out: string): WrkResult {
   return { rps: Number(rps[1]), p99Ms: Number(p99[1]) * unitMs, errors };
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** Runs wrk; with `stopWhen`, interrupts it (SIGINT: it still reports) once that says so. */
-function wrk(args: string[], stopWhen?: () => Promise<boolean>): Promise<WrkResult> {
+async function wrk(args: string[], stopWhen?: () => Promise<boolean>): Promise<WrkResult> {
   const all = [`-t${THREADS}`, `-c${CONCURRENCY}`, "--latency", ...args];
-  return new Promise((resolve, reject) => {
-    const child = spawn("wrk", all, { stdio: ["ignore", "pipe", "pipe"] });
-    wrkChildren.add(child);
-    let out = "";
-    let closed = false;
-    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
-    child.stderr.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
-    child.on("error", (err) => {
-      wrkChildren.delete(child);
-      reject(new Error(`cannot run wrk (apt-get install wrk): ${err.message}`));
-    });
-    child.on("close", (code) => {
-      closed = true;
-      wrkChildren.delete(child);
-      if (code === 0) resolve(parseWrk(out));
-      else reject(new Error(`wrk ${all.join(" ")} exited with ${String(code)}:\n${out}`));
-    });
-    if (stopWhen) {
-      void (async () => {
-        while (!closed && !(await stopWhen())) await sleep(100);
-        child.kill("SIGINT");
-      })().catch(() => child.kill("SIGKILL"));
-    }
-  });
+  return parseWrk(await runWrk({ args: all, pollMs: 100, ...(stopWhen ? { stopWhen } : {}) }));
 }
 
 /** Load on `route` until the client nginx has counted `total` requests (or loadDeadline). */
@@ -362,7 +307,7 @@ async function runEndToEnd(clients: Record<Mode, Client>, server: Server): Promi
     if (mode === "nokeepalive") await sleep(SETTLE_MS);
     const after = await client.stats();
     const delta = (key: string): number => (after[key] ?? 0) - (before[key] ?? 0);
-    if (delta("requests") === 0) throw new Error(`mode=${mode}: the client nginx counted no requests\n${client.nginx.readErrorLog().slice(-2000)}`);
+    if (delta("requests") === 0) throw new Error(`mode=${mode}: the client nginx counted no requests\n${client.readErrorLog().slice(-2000)}`);
     const r = results[mode];
     r.requests += delta("requests");
     r.handshakes += server.handshakes() - handshakes;
@@ -404,7 +349,7 @@ async function runMemory(certs: string, server: Server, route: string): Promise<
     const stats = await client.stats();
     return { kb, requests: stats.requests ?? 0, errors: stats.errors ?? 0, idle };
   } finally {
-    await client.nginx.stop();
+    await client.stop();
   }
 }
 
@@ -552,7 +497,9 @@ function memoryRows(once: MemoryResult, perRequest: MemoryResult): Row[] {
 
 async function main(): Promise<void> {
   const load = os.loadavg()[0]!.toFixed(2); // other work on the machine skews every figure
-  const nginxInfo = findNginx();
+  const rt = await chooseRuntime(process.env.RUNTIME ?? "auto", progress);
+  const probe = await probeNginx();
+  progress(describeProbe(probe));
   progress("certificates and the mTLS server");
   const certs = await makeCerts(makeTempDir("bench-certs"));
   const server = await startServer(certs);
@@ -569,7 +516,7 @@ async function main(): Promise<void> {
   };
   const clientProvider = parseLines(await get(`${clients.isolated.url}/info`)).provider ?? "?";
   const endToEnd = await runEndToEnd(clients, server);
-  await Promise.all(Object.values(clients).map((client) => client.nginx.stop()));
+  await Promise.all(Object.values(clients).map((client) => client.stop()));
 
   progress(`(c) ${int(MEMORY_REQUESTS)} requests, certificate parsed once`);
   const once = await runMemory(certs, server, "/?mode=isolated");
@@ -581,7 +528,7 @@ async function main(): Promise<void> {
   const skipped = OPTIONAL_LIBS.filter((name) => !process.env[name]);
   const header = [
     `lua-resty-mtls-pool bench, ${new Date().toISOString()} (${elapsed()})`,
-    `machine: ${cpus[0]?.model ?? "?"}, ${cpus.length} cores; ${nginxInfo.version.replace(/^nginx version: /, "")}; ` +
+    `machine: ${cpus[0]?.model ?? "?"}, ${cpus.length} cores; runtime ${rt.name}; nginx ${probe.nginx}; ` +
       `ngx_lua ${luaVersion(Number(micro["connect.ngx_lua"]))}; ${micro["connect.luajit"]}; ${micro["connect.openssl"]}; load average at start ${load}`,
     `identity provider: ${micro["connect.provider"]} (auto) in the micro-bench's connect rows, ${clientProvider} in the client nginx` +
       (skipped.length > 0 ? `; ${skipped.join(", ")} not set: provider openssl skipped` : ""),
@@ -613,5 +560,5 @@ try {
   process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exitCode = 1;
 } finally {
-  cleanupAll();
+  await cleanupAll();
 }

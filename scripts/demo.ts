@@ -2,10 +2,15 @@
 // An nginx mTLS server (ssl_verify_client on) echoes the client DN it authenticated and its
 // connection number; a client nginx with one worker sends alice, bob, alice, bob through
 // pooled connections, first with an identity-less pool name (how lua-resty-http <= 0.17.1
-// names pools), then with resty.mtls_pool's pool names.
+// names pools), then with resty.mtls_pool's pool names. RUNTIME= picks where nginx runs (as
+// for npm test). "every process stopped" is printed once the registry has checked it.
 import { makeCerts } from "./certs.js";
 import { startClient, type ClientHandle } from "./client.js";
-import { cleanupAll, findNginx, freePort, makeTempDir, startNginx } from "./runtime/local.js";
+import { chooseRuntime } from "./runtime/choose.js";
+import { startNginx } from "./runtime/nginx.js";
+import { freePort } from "./runtime/processes.js";
+import { describeProbe, probeNginx } from "./runtime/probe.js";
+import { cleanupAll, makeTempDir } from "./runtime/registry.js";
 
 const SEQUENCE = ["alice", "bob", "alice", "bob"] as const;
 
@@ -33,10 +38,11 @@ function verdict(label: string, rows: Row[]): string {
     : `${label}: safe, ${rows.length} of ${rows.length} requests as their own client, ${reused} on reused connections`;
 }
 
+const started = Date.now();
+
 async function main(): Promise<void> {
-  const started = Date.now();
-  const nginx = findNginx();
-  console.log(`${nginx.version.replace("nginx version: ", "")} with ngx_lua ${nginx.modules.length ? "(dynamic module)" : "(built in)"}`);
+  await chooseRuntime(process.env.RUNTIME ?? "auto");
+  console.log(describeProbe(await probeNginx()));
   const certs = await makeCerts(makeTempDir("certs"));
   const port = await freePort();
   await startNginx({
@@ -71,15 +77,22 @@ async function main(): Promise<void> {
   console.log("");
   console.log(verdict("identity-less pool name", shared));
   console.log(verdict("resty.mtls_pool        ", isolated));
-  console.log(`(${((Date.now() - started) / 1000).toFixed(1)} s; every process stopped)`);
   if (isolated.some((r) => r.wrong)) throw new Error("resty.mtls_pool served a request as another client");
 }
 
+let ok = false;
 try {
   await main();
+  ok = true;
 } catch (err) {
   console.error(`demo: ${err instanceof Error ? err.message : String(err)}`);
   process.exitCode = 1;
 } finally {
-  cleanupAll();
+  const { leftovers } = await cleanupAll();
+  if (leftovers.length > 0) {
+    console.error(`demo: still running after cleanup: ${leftovers.join(", ")}`);
+    process.exitCode = 1;
+  } else if (ok) {
+    console.log(`(${((Date.now() - started) / 1000).toFixed(1)} s; every process stopped)`);
+  }
 }

@@ -11,15 +11,9 @@
 // cannot verify, where nginx completes it and answers 400.
 import net from "node:net";
 import path from "node:path";
-import {
-  freePorts,
-  makeTempDir,
-  startNginx,
-  startProcess,
-  startTinyproxy,
-  type NginxHandle,
-  type TinyproxyHandle,
-} from "./runtime/local.js";
+import { startNginx, type NginxHandle } from "./runtime/nginx.js";
+import { freePorts, startProcess, startTinyproxy, type TinyproxyHandle } from "./runtime/processes.js";
+import { makeTempDir } from "./runtime/registry.js";
 
 export const PROXY_USER = "proxyuser";
 export const PROXY_PASS = "proxypass";

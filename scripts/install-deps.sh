@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # Makes sure the local test runtime is installed: nginx + ngx_lua (Debian packages or OpenResty),
 # lua-resty-core, busted, luacheck, tinyproxy, openssl, luarocks, wrk. Quiet when all is present.
-# Installs the Debian packages when run as root with apt-get; otherwise prints the command.
+# With --containers, also what the container runtime needs: the docker CLI and engine, debootstrap
+# (base images where no registry answers). Installs the Debian packages when run as root with
+# apt-get; otherwise prints the command.
 set -euo pipefail
 
 PACKAGES="nginx libnginx-mod-http-lua lua-resty-core lua-busted lua-check tinyproxy luarocks wrk openssl ca-certificates"
+CONTAINER_TOOLS=""
+if [ "${1:-}" = "--containers" ]; then
+  PACKAGES="$PACKAGES docker.io debootstrap"
+  CONTAINER_TOOLS="docker debootstrap"
+  # dockerd only where the runtime may have to start one: no DOCKER_HOST, no local socket
+  if [ -z "${DOCKER_HOST:-}" ] && [ ! -S /var/run/docker.sock ]; then CONTAINER_TOOLS="$CONTAINER_TOOLS dockerd"; fi
+fi
 OPENRESTY=/usr/local/openresty
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -33,7 +42,7 @@ missing_deps() {
   elif ! has_ngx_lua "$bin"; then echo ngx_lua
   fi
   [ -f /usr/share/lua/5.1/resty/core.lua ] || [ -f "$OPENRESTY/lualib/resty/core.lua" ] || echo lua-resty-core
-  for tool in busted luacheck tinyproxy openssl luarocks wrk; do
+  for tool in busted luacheck tinyproxy openssl luarocks wrk $CONTAINER_TOOLS; do
     have "$tool" || echo "$tool"
   done
 }

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Set-up shared by `npm run demo` and `npm test` on a fresh machine: the Debian packages of the
-# local runtime (scripts/install-deps.sh), npm dependencies when missing or stale, and the
-# compiled Node scripts. Quiet when there is nothing to do.
+# Set-up shared by `npm run demo`, `npm test` and `npm run test:matrix` (which passes
+# --containers) on a fresh machine: the Debian packages of the runtimes (scripts/install-deps.sh),
+# npm dependencies when missing or stale, and the compiled Node scripts. Quiet when there is
+# nothing to do.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh "$@"
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi

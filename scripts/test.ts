@@ -1,29 +1,28 @@
 // Test runner: certificates, fixture servers, then busted inside a real nginx worker.
 //
-//   node .build/scripts/test.js [--runtime=local|container|auto] [--no-suites|--only-suites] [spec files or dirs...]
+//   node .build/scripts/test.js [--runtime=<runtime>] [--no-suites|--only-suites] [spec files or dirs...]
+//
+// <runtime> (or RUNTIME=): local | container[:bookworm|trixie|trixie-lua52compat] | auto (default).
+// First line after the runtime's: what nginx reports from inside a worker (scripts/runtime/probe.ts).
 //
 // Without spec arguments, the Node suites (scripts/suites/: reliability under load and faults)
 // run after busted, their checks count in the totals, and a summary block precedes the last line.
 // Ends with exactly one line `tests: <passed> passed, <failed> failed, <skipped> skipped` and a
 // non-zero exit status when anything failed, busted printed no summary, or nginx crashed/timed out.
-import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { makeCerts } from "./certs.js";
 import { startFixtures, type Fixtures } from "./fixtures.js";
 import { runReliability } from "./suites/reliability.js";
-import { cleanupAll, findNginx, keepTmp, makeTempDir, startNginx } from "./runtime/local.js";
+import { chooseRuntime } from "./runtime/choose.js";
+import { startNginx } from "./runtime/nginx.js";
+import { describeProbe, probeNginx } from "./runtime/probe.js";
+import { cleanupAll, keepTmp, makeTempDir } from "./runtime/registry.js";
+import { OPTIONAL_LIBS, REPO, UsageError } from "./runtime/runtime.js";
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", ".."); // .build/scripts/
 const TIME_LIMIT_MS = 10 * 60 * 1000;
-// Upstream libraries specs may use; each is the folder holding its `resty/` tree. Specs skip
-// themselves when the variable is unset.
-const OPTIONAL_LIBS = ["LUA_RESTY_OPENSSL_LIB", "LUA_RESTY_STRING_LIB", "LUA_RESTY_HTTP_LIB"];
 // Seeds and sizes of the randomised specs (stateful_random_spec.lua, pool_name_property_spec.lua).
 const SPEC_SETTINGS = ["MTLS_POOL_SEED", "MTLS_POOL_OPS", "PROPERTY_SEED", "PROPERTY_PAIRS"];
-
-class UsageError extends Error {}
 
 interface Args {
   runtime: string;
@@ -49,22 +48,7 @@ function parseArgs(argv: string[]): Args {
       specs.push(rel.startsWith("..") ? abs : rel || ".");
     }
   }
-  if (!["local", "container", "auto"].includes(runtime)) throw new UsageError(`unknown runtime ${runtime}`);
   return { runtime, specs: specs.length > 0 ? specs : ["spec"], busted, suites: suites ?? specs.length === 0 };
-}
-
-/** Only the local runtime exists so far; `auto` says in one line why it picked it. */
-function chooseRuntime(runtime: string): void {
-  if (runtime === "container") {
-    throw new UsageError("runtime container: not implemented yet; use --runtime=local or --runtime=auto");
-  }
-  if (runtime === "local") {
-    console.log("runtime: local nginx (requested)");
-    return;
-  }
-  const docker = spawnSync("docker", ["info"], { stdio: "ignore", timeout: 5000 });
-  const why = docker.status === 0 ? "Docker engine reachable but no container runtime yet" : "no Docker engine reachable";
-  console.log(`runtime: ${why}, using the local nginx runtime`);
 }
 
 /** A Lua string literal for any text (nginx's *_by_lua_block parser understands Lua strings). */
@@ -168,7 +152,6 @@ async function main(): Promise<number> {
   let args: Args;
   try {
     args = parseArgs(process.argv.slice(2));
-    chooseRuntime(args.runtime);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     console.error(err.message);
@@ -181,9 +164,8 @@ async function main(): Promise<number> {
   const suites = { passed: 0, failed: 0, skipped: 0 };
   const report: string[] = [];
   try {
-    const nginx = findNginx();
-    console.log(`nginx: ${nginx.bin} (${nginx.version.replace(/^nginx version: /, "")}), ngx_lua ${
-      nginx.modules.length > 0 ? `loaded from ${path.dirname(nginx.modules[0]!)}` : "built in"}`);
+    await chooseRuntime(args.runtime);
+    console.log(describeProbe(await probeNginx()));
     const certs = await makeCerts(makeTempDir("certs"));
     fixtures = await startFixtures(certs);
     if (args.busted) {
@@ -211,8 +193,9 @@ async function main(): Promise<number> {
     problem = err instanceof Error ? err.message : String(err);
   } finally {
     await fixtures?.stop();
-    const dirs = cleanupAll();
+    const { leftovers, dirs } = await cleanupAll();
     if (keepTmp) console.log(`KEEP_TMP=1: kept ${dirs.join(" ")}`);
+    if (leftovers.length > 0) problem ??= `still running after cleanup: ${leftovers.join(", ")}`;
   }
 
   if (report.length > 0) console.log(`\n=== reliability summary\n${report.join("\n")}\n`);

@@ -10,14 +10,14 @@
 //   server: mTLS nginx (ssl_verify_client on) answering dn=, conn=, reqs=, gen=<config generation>
 //
 // Every process it starts is stopped by pid however the suite ends.
-import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { TENANTS } from "../certs.js";
-import { childPids, freePorts, makeTempDir, startNginx, type NginxHandle } from "../runtime/local.js";
-
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", ".."); // .build/scripts/suites/
+import { getCounters, startClient, type ClientHandle } from "../client.js";
+import { startNginx, type NginxHandle } from "../runtime/nginx.js";
+import { freePorts } from "../runtime/processes.js";
+import { makeTempDir } from "../runtime/registry.js";
+import { runWrk } from "../runtime/wrk.js";
 
 /** At least this many requests in the load phase (the issue's figure). */
 const LOAD_REQUESTS = 100_000;
@@ -135,78 +135,31 @@ end
 `;
 }
 
-const children = new Set<ChildProcess>();
-
-function killChildren(): void {
-  for (const child of children) {
-    if (child.pid !== undefined && child.exitCode === null) {
-      try {
-        process.kill(child.pid, "SIGKILL");
-      } catch {
-        // gone
-      }
-    }
-  }
-  children.clear();
-}
-
 /**
- * Runs wrk for `seconds`, or until `enough()` (polled every 200 ms) says so: then SIGINT, on which
- * wrk stops its threads and reports as at the end of its duration.
+ * Runs wrk for `seconds`, or until `enough()` (polled every 200 ms) says so; the totals of
+ * wrkScript()'s done().
  */
-function runWrk(url: string, script: string, mode: string, seconds: number, enough?: () => Promise<boolean>): Promise<WrkResult> {
-  return new Promise((resolve, reject) => {
-    const args = [`-t${THREADS}`, `-c${CONNECTIONS}`, `-d${seconds}s`, "--timeout", "10s", "-s", script, `${url}/`, "--", mode];
-    const child = spawn("wrk", args, { stdio: ["ignore", "pipe", "pipe"] });
-    children.add(child);
-    let polling: NodeJS.Timeout | undefined;
-    let finished = false;
-    const poll = (): void => {
-      if (!enough || finished) return;
-      polling = setTimeout(() => {
-        enough().then(
-          (yes) => (yes && !finished ? child.kill("SIGINT") : poll()),
-          () => poll(),
-        );
-      }, 200);
-    };
-    poll();
-    let out = "";
-    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
-    child.stderr.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
-    child.on("error", (err) => {
-      finished = true;
-      clearTimeout(polling);
-      children.delete(child);
-      reject(new Error(`cannot run wrk: ${err.message}`));
-    });
-    child.on("close", (code) => {
-      finished = true;
-      clearTimeout(polling);
-      children.delete(child);
-      const line = /^RESULT (.*)$/m.exec(out)?.[1];
-      if (code !== 0 || line === undefined) {
-        reject(new Error(`wrk exited with ${String(code)} and no result:\n${out.slice(-2000)}`));
-        return;
-      }
-      const v: Counters = {};
-      for (const pair of line.split(" ")) {
-        const [k, n] = pair.split("=");
-        if (k !== undefined && n !== undefined) v[k] = Number(n);
-      }
-      const n = (k: string): number => v[k] ?? 0;
-      resolve({
-        requests: n("requests"),
-        seconds: n("us") / 1e6,
-        errors: { connect: n("connect"), read: n("read"), write: n("write"), timeout: n("timeout"), status: n("status") },
-        ok: n("ok"),
-        clean: n("clean"),
-        mismatched: n("mismatched"),
-        bad: n("bad"),
-        samples: /^SAMPLES (.*)$/m.exec(out)?.[1]?.trim() ?? "",
-      });
-    });
-  });
+async function wrk(url: string, script: string, mode: string, seconds: number, enough?: () => Promise<boolean>): Promise<WrkResult> {
+  const args = [`-t${THREADS}`, `-c${CONNECTIONS}`, `-d${seconds}s`, "--timeout", "10s", "-s", script, `${url}/`, "--", mode];
+  const out = await runWrk({ args, ...(enough ? { stopWhen: enough } : {}) });
+  const line = /^RESULT (.*)$/m.exec(out)?.[1];
+  if (line === undefined) throw new Error(`wrk printed no result:\n${out.slice(-2000)}`);
+  const v: Counters = {};
+  for (const pair of line.split(" ")) {
+    const [k, n] = pair.split("=");
+    if (k !== undefined && n !== undefined) v[k] = Number(n);
+  }
+  const n = (k: string): number => v[k] ?? 0;
+  return {
+    requests: n("requests"),
+    seconds: n("us") / 1e6,
+    errors: { connect: n("connect"), read: n("read"), write: n("write"), timeout: n("timeout"), status: n("status") },
+    ok: n("ok"),
+    clean: n("clean"),
+    mismatched: n("mismatched"),
+    bad: n("bad"),
+    samples: /^SAMPLES (.*)$/m.exec(out)?.[1]?.trim() ?? "",
+  };
 }
 
 const socketErrors = (w: WrkResult): number => w.errors.connect + w.errors.read + w.errors.write + w.errors.timeout;
@@ -235,39 +188,6 @@ function serverBody(certs: string, port: number, gen: number): string {
   # end of generation ${gen}`;
 }
 
-function clientBody(certs: string, port: number, upstreamPort: number): string {
-  const app = 'require("support.reliability_client")';
-  const names = TENANTS.map((t) => JSON.stringify(t)).join(", ");
-  return `
-  lua_package_path "${REPO}/dist-lua/?.lua;${REPO}/spec/?.lua;;";
-  lua_ssl_trusted_certificate ${certs}/ca.crt;
-  lua_ssl_verify_depth 3;
-  lua_shared_dict stats 4m;
-  lua_socket_pool_size 64;
-  init_worker_by_lua_block { ${app}.init(${JSON.stringify(certs)}, { ${names} }, ${upstreamPort}) }
-  server {
-    listen 127.0.0.1:${port} backlog=4096;
-    access_log off;
-    keepalive_requests 1000000;
-    location = /stats { content_by_lua_block { ${app}.stats() } }
-    location = /memory { content_by_lua_block { ${app}.memory() } }
-    location / { content_by_lua_block { ${app}.handle() } }
-  }`;
-}
-
-/** name=value lines (the name may hold '='), as numbers. */
-async function getCounters(url: string): Promise<Counters> {
-  const res = await fetch(url);
-  const text = await res.text();
-  if (!res.ok) throw new Error(`GET ${url}: ${res.status} ${text.trim()}`);
-  const out: Counters = {};
-  for (const line of text.trim().split("\n")) {
-    const at = line.lastIndexOf("=");
-    if (at > 0) out[line.slice(0, at)] = Number(line.slice(at + 1));
-  }
-  return out;
-}
-
 function delta(after: Counters, before: Counters): Counters {
   const out: Counters = {};
   for (const [k, v] of Object.entries(after)) out[k] = v - (before[k] ?? 0);
@@ -275,6 +195,15 @@ function delta(after: Counters, before: Counters): Counters {
 }
 
 const get = (c: Counters, k: string): number => c[k] ?? 0;
+
+/** The client nginx: spec/support/reliability_client.lua, 2 workers, /memory for Lua memory. */
+function startReliabilityClient(certs: string, port: number, upstreamPort: number): Promise<ClientHandle> {
+  const app = "support.reliability_client";
+  return startClient({
+    certs, clients: TENANTS, upstreamPort, port, workers: WORKERS, app, statsDictSize: "4m",
+    locations: { "/memory": `require("${app}").memory()` },
+  });
+}
 
 function alive(pid: number): boolean {
   try {
@@ -297,51 +226,45 @@ export async function runReliability(opts: { certs: string; log?: (line: string)
     log(`reliability: ${ok ? "ok  " : "FAIL"} ${name}${detail ? ` (${detail})` : ""}`);
   };
 
-  const exitHandler = (): void => killChildren();
-  process.on("exit", exitHandler);
   const dir = makeTempDir("reliability");
   const script = path.join(dir, "tenants.lua");
   writeFileSync(script, wrkScript());
   const [serverPort, clientPort] = (await freePorts(2)) as [number, number];
   const serverPrefix = makeTempDir("reliability-server");
   let server: NginxHandle | undefined;
-  let client: NginxHandle | undefined;
+  let client: ClientHandle | undefined;
   const startServer = async (gen: number): Promise<NginxHandle> =>
     startNginx({ prefix: serverPrefix, body: serverBody(certs, serverPort, gen), ports: [serverPort] });
 
   try {
     server = await startServer(1);
-    client = await startNginx({ body: clientBody(certs, clientPort, serverPort), workers: WORKERS, ports: [clientPort] });
-    const url = `http://127.0.0.1:${clientPort}`;
-    const stats = (): Promise<Counters> => getCounters(`${url}/stats`);
-    // The counters once every request the client nginx started has finished: wrk leaves up to
-    // CONNECTIONS requests in flight when it stops and the nginx still answers them, so a phase
-    // that starts counting at once can get the previous phase's last answers (a mismatch of the
-    // shared-pool detector counted in the faults phase: "client 1, wrk 0"). Each request counts
-    // "requests", then "ok" or "errors"; its socket timeouts are 5 s.
-    const settled = async (): Promise<Counters> => {
-      for (let waited = 0; ; waited += 100) {
-        const counters = await stats();
-        if (get(counters, "requests") === get(counters, "ok") + get(counters, "errors") || waited >= 20_000) {
-          return counters;
-        }
+    client = await startReliabilityClient(certs, clientPort, serverPort);
+    const url = client.url;
+    // Counters once no request is in flight: wrk stops with requests still being answered by the
+    // client nginx, which would otherwise be counted in the next phase (a 'shared' request of the
+    // detector counted as a mismatch of the faults phase).
+    const stats = async (): Promise<Counters> => {
+      let c = await client!.stats();
+      for (let i = 0; i < 100 && get(c, "requests") > get(c, "ok") + get(c, "errors"); i++) {
         await sleep(100);
+        c = await client!.stats();
       }
+      return c;
     };
     const memory = (reset: boolean): Promise<Counters> => getCounters(`${url}/memory${reset ? "?reset=1" : ""}`);
     log(`reliability: client nginx ${url} (${WORKERS} workers, pid ${client.pid}), mTLS server 127.0.0.1:${serverPort} ` +
       `(pid ${server.pid}), ${TENANTS.length} identities, wrk -t${THREADS} -c${CONNECTIONS}`);
 
     // -- warm-up and memory baseline
-    await runWrk(url, script, "isolated", WARMUP_SECONDS);
+    await wrk(url, script, "isolated", WARMUP_SECONDS);
     const memBefore = await memory(true);
 
     // -- load
-    let s0 = await settled();
+    let s0 = await stats();
     const loadStart = get(s0, "requests");
-    const load = await runWrk(url, script, "isolated", LOAD_MAX_SECONDS,
-      async () => get(await stats(), "requests") - loadStart >= LOAD_TARGET);
-    let d = delta(await settled(), s0);
+    const load = await wrk(url, script, "isolated", LOAD_MAX_SECONDS,
+      async () => get(await client!.stats(), "requests") - loadStart >= LOAD_TARGET);
+    let d = delta(await stats(), s0);
     const memAfter = await memory(false);
     const loadReuse = get(d, "reused") / Math.max(1, get(d, "ok"));
     check(`load: at least ${fmt(LOAD_REQUESTS)} requests`, load.requests >= LOAD_REQUESTS && get(d, "requests") >= LOAD_REQUESTS,
@@ -372,9 +295,9 @@ export async function runReliability(opts: { certs: string; log?: (line: string)
     );
 
     // -- the detector fires on a pool shared by identities
-    s0 = await settled();
-    const shared = await runWrk(url, script, "shared", DETECTOR_SECONDS);
-    d = delta(await settled(), s0);
+    s0 = await stats();
+    const shared = await wrk(url, script, "shared", DETECTOR_SECONDS);
+    d = delta(await stats(), s0);
     check("detector: mode=shared (one identity-less pool) shows mismatches", get(d, "mismatches") > 0 && shared.mismatched > 0,
       `${fmt(get(d, "mismatches"))} of ${fmt(get(d, "requests"))} requests`);
     summary.push(`detector  mode=shared: ${fmt(get(d, "mismatches"))} mismatches in ${fmt(get(d, "requests"))} requests ` +
@@ -395,7 +318,7 @@ export async function runReliability(opts: { certs: string; log?: (line: string)
       server = await startServer(1);
       stamp("server restarted");
       await at(4);
-      const workers = childPids(server.pid);
+      const workers = server.workerPids();
       for (const pid of workers) process.kill(pid, "SIGKILL");
       stamp(`server worker killed (SIGKILL ${workers.join(", ")})`);
       await at(5.5);
@@ -404,11 +327,11 @@ export async function runReliability(opts: { certs: string; log?: (line: string)
       const gen1 = serverBody(certs, serverPort, 1);
       if (!conf.includes(gen1)) throw new Error("cannot find the server body in its nginx.conf");
       writeFileSync(confFile, conf.replace(gen1, serverBody(certs, serverPort, 2)));
-      process.kill(server.pid, "SIGHUP");
+      server.signal("SIGHUP");
       stamp("server reloaded (SIGHUP): gen 2, keepalive_requests 25, keepalive_timeout 2s");
       await at(7.5);
       const stopping = server;
-      process.kill(stopping.pid, "SIGTERM"); // fast shutdown: connections cut
+      stopping.signal("SIGTERM"); // fast shutdown: connections cut
       const exited = await Promise.race([stopping.exited.then(() => true), sleep(5000).then(() => false)]);
       if (!exited) await stopping.stop();
       stamp("server stopped (SIGTERM)");
@@ -416,13 +339,13 @@ export async function runReliability(opts: { certs: string; log?: (line: string)
       server = await startServer(3);
       stamp("server restarted: gen 3");
     };
-    s0 = await settled();
+    s0 = await stats();
     // settled at once, so that a failing fault step cannot become an unhandled rejection
     const faultsDone = faults().then(() => undefined, (err: unknown) => err);
-    const faulty = await runWrk(url, script, "isolated", FAULT_SECONDS);
+    const faulty = await wrk(url, script, "isolated", FAULT_SECONDS);
     const faultErr = await faultsDone;
     if (faultErr !== undefined) throw faultErr;
-    d = delta(await settled(), s0);
+    d = delta(await stats(), s0);
     check("faults: 0 mismatches", get(d, "mismatches") === 0 && faulty.mismatched === 0,
       `client ${get(d, "mismatches")}, wrk ${faulty.mismatched}`);
     check("faults: every answer is 200 as the right identity or a clean 502 error",
@@ -453,9 +376,9 @@ export async function runReliability(opts: { certs: string; log?: (line: string)
     );
 
     // -- recovery: the pools hold no dead connection any more
-    s0 = await settled();
-    const recovery = await runWrk(url, script, "isolated", RECOVERY_SECONDS);
-    d = delta(await settled(), s0);
+    s0 = await stats();
+    const recovery = await wrk(url, script, "isolated", RECOVERY_SECONDS);
+    d = delta(await stats(), s0);
     check("recovery: 0 errors and 0 mismatches after the faults",
       get(d, "errors") === 0 && get(d, "mismatches") === 0 && recovery.bad === 0 && recovery.clean === 0 && socketErrors(recovery) === 0,
       `${fmt(get(d, "requests"))} requests, ${get(d, "errors")} errors, ${get(d, "mismatches")} mismatches, ` +
@@ -468,7 +391,7 @@ export async function runReliability(opts: { certs: string; log?: (line: string)
     const countLines = (re: RegExp): number => errorLog.split("\n").filter((line) => re.test(line)).length;
     const alerts = countLines(/\[(alert|emerg)\]/);
     const crashes = countLines(/exited on signal/);
-    const workersNow = childPids(client.pid).length;
+    const workersNow = client.workerPids().length;
     check("client nginx: no [alert]/[emerg], no worker exited on signal, master and workers alive",
       alerts === 0 && crashes === 0 && alive(client.pid) && workersNow === WORKERS,
       `${alerts} [alert]/[emerg], ${crashes} 'exited on signal', ${workersNow} workers`);
@@ -480,8 +403,6 @@ export async function runReliability(opts: { certs: string; log?: (line: string)
   } catch (err) {
     check("suite ran to the end", false, err instanceof Error ? err.message : String(err));
   } finally {
-    killChildren();
-    process.off("exit", exitHandler);
     await Promise.all([client?.stop(), server?.stop()]);
   }
 

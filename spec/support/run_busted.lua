@@ -41,8 +41,18 @@ local function run(premature, args)
   os.exit(ok and 0 or 1, true)
 end
 
+-- Any error before busted's verdict (a module missing in this runtime, say) ends the process
+-- too: a timer that dies leaves nginx idling until the runner's time limit.
+local function run_or_exit(premature, args)
+  local ok, err = xpcall(run, debug.traceback, premature, args)
+  if not ok then
+    io.stderr:write("run_busted: ", tostring(err), "\n")
+    os.exit(1, true)
+  end
+end
+
 return function(args)
-  local ok, err = ngx.timer.at(0, run, args)
+  local ok, err = ngx.timer.at(0, run_or_exit, args)
   if not ok then
     io.stderr:write("cannot start the busted timer: ", err, "\n")
     os.exit(1, true)
