@@ -78,41 +78,57 @@ local function accepted_counter()
 end
 
 -- ESTABLISHED TCP sockets (any process in this network namespace) whose remote port is `port`:
--- the client side of every connection to that server, pooled ones included.
-function _M.established(port)
+-- the client side of every connection to that server, pooled ones included, as a set of their
+-- "local address remote address" strings.
+function _M.sockets(port)
   local hex = string.format(":%04X", port)
-  local count = 0
+  local set = {}
   for _, file in ipairs({ "/proc/net/tcp", "/proc/net/tcp6" }) do
     local f = io.open(file, "rb")
     if f then
       for line in f:lines() do
-        local remote, state = line:match("^%s*%d+: %S+ (%S+) (%x%x)")
+        local pair, remote, state = line:match("^%s*%d+: (%S+ (%S+)) (%x%x)")
         if state == "01" and remote:sub(-5) == hex then
-          count = count + 1
+          set[pair] = true
         end
       end
       f:close()
     end
+  end
+  return set
+end
+
+-- How many such sockets there are.
+function _M.established(port)
+  local count = 0
+  for _ in pairs(_M.sockets(port)) do
+    count = count + 1
   end
   return count
 end
 
 -- Runs fn() and returns what the mTLS server saw meanwhile, then fn's results:
 --   { accepted = connections it accepted, requests = the records it logged,
---     established = change in the ESTABLISHED sockets to it }
+--     established = ESTABLISHED sockets to it that were not there before (pooled sockets of
+--     earlier code may close meanwhile: they do not count) }
 function _M.observe(fn, ...)
   -- sockets that earlier code dropped are closed by the collector: not during the observation
   collectgarbage()
   collectgarbage()
   local before = accepted_counter()
   local mark = #_M.server_log()
-  local open_before = _M.established(MTLS_PORT)
+  local open_before = _M.sockets(MTLS_PORT)
   local results = { n = 0 }
   local function collect(...)
     results = { n = select("#", ...), ... }
   end
   collect(fn(...))
-  local open_after = _M.established(MTLS_PORT)
+  local new_sockets = 0
+  for socket in pairs(_M.sockets(MTLS_PORT)) do
+    if not open_before[socket] then
+      new_sockets = new_sockets + 1
+    end
+  end
   local after = accepted_counter()
   ngx.sleep(0.02) -- nginx writes a log line after the response: let the last one land
   local requests = {}
@@ -121,7 +137,7 @@ function _M.observe(fn, ...)
       requests[#requests + 1] = record
     end
   end
-  local seen = { accepted = after - before - 1, requests = requests, established = open_after - open_before }
+  local seen = { accepted = after - before - 1, requests = requests, established = new_sockets }
   return seen, unpack(results, 1, results.n)
 end
 
