@@ -173,6 +173,28 @@ local function shapes(config, cert, key)
   return name_lists, connect_lists
 end
 
+-- Runs fn() with a trace hook on (jit.attach: the events jit.v prints); returns fn's result, the
+-- traces LuaJIT recorded meanwhile (root and side traces), the aborts, and the first abort's
+-- place and error number.
+local function count_traces(fn)
+  local recorded, aborts, first_abort = 0, 0, "none"
+  local function on_trace(what, _, func, pc, err)
+    if what == "stop" then
+      recorded = recorded + 1
+    elseif what == "abort" then
+      aborts = aborts + 1
+      if aborts == 1 then
+        local info = jit.util.funcinfo(func, pc)
+        first_abort = tostring(info.loc or info.source) .. " error " .. tostring(err)
+      end
+    end
+  end
+  jit.attach(on_trace, "trace")
+  local result = fn()
+  jit.attach(on_trace)
+  return result, recorded, aborts, first_abort
+end
+
 -- config: { certs = dir, client = name, tls_port = n, mtls_port = n, group = g }. The groups run
 -- in fresh workers (bench/run.ts starts an nginx for each), so that no provider's cold path (whose
 -- traces and aborts may flush or blacklist shared code) slows another's warm rows:
@@ -185,6 +207,12 @@ function _M.run(config)
   local lines = {}
   local function put(name, value)
     lines[#lines + 1] = name .. "=" .. tostring(value) .. "\n"
+  end
+  local function report(rows, per_call)
+    for _, row in ipairs(rows) do
+      put(row.name, table.concat(per_call[row.name], ","))
+    end
+    ngx.print(table.concat(lines))
   end
   put("rounds", ROUNDS)
   put("ngx_lua", ngx.config.ngx_lua_version)
@@ -205,21 +233,32 @@ function _M.run(config)
     put("provider", mtls_pool.provider())
     local names, connects = shapes(config, cert, key)
     local shape_order = order == "plain" and { "plain", "mtls", "proxy" } or { "mtls", "proxy", "plain" }
-    rows = {}
-    for _, shape in ipairs(shape_order) do
-      -- the first calls compile the shared loops for this order
-      shared_name_loop(SHAPE_CALLS, names[shape])
-      rows[#rows + 1] = { name = "shape_name_" .. shape, calls = SHAPE_CALLS,
-                          body = function(n) shared_name_loop(n, names[shape]) end }
-      if connects[shape] then
-        for _, o in ipairs(connects[shape]) do
-          connect_keepalive(o)
+    local _, warmup_traces = count_traces(function()
+      rows = {}
+      for _, shape in ipairs(shape_order) do
+        -- the first calls compile the shared loops for this order
+        shared_name_loop(SHAPE_CALLS, names[shape])
+        rows[#rows + 1] = { name = "shape_name_" .. shape, calls = SHAPE_CALLS,
+                            body = function(n) shared_name_loop(n, names[shape]) end }
+        if connects[shape] then
+          for _, o in ipairs(connects[shape]) do
+            connect_keepalive(o)
+          end
+          shared_connect_loop(SHAPE_CONNECTS, connects[shape])
+          rows[#rows + 1] = { name = "shape_connect_" .. shape, calls = SHAPE_CONNECTS,
+                              body = function(n) shared_connect_loop(n, connects[shape]) end }
         end
-        shared_connect_loop(SHAPE_CONNECTS, connects[shape])
-        rows[#rows + 1] = { name = "shape_connect_" .. shape, calls = SHAPE_CONNECTS,
-                            body = function(n) shared_connect_loop(n, connects[shape]) end }
       end
-    end
+    end)
+    -- The claim of one trace per loop, checked: after the warm-up, the timed rounds (every
+    -- shape, in turn) must record no new trace and abort none.
+    local per_call, traces, aborts, first_abort = count_traces(function() return measure(rows) end)
+    put("traces_warmup", warmup_traces)
+    put("traces_timed", traces)
+    put("aborts_timed", aborts)
+    put("first_abort", first_abort)
+    report(rows, per_call)
+    return
   elseif config.group == "pem" then
     check(mtls_pool.configure({ provider = "auto" }))
     put("provider", mtls_pool.provider())
@@ -256,11 +295,7 @@ function _M.run(config)
       { name = "name_cold", calls = COLD_CALLS, body = cold_loop(helpers.merged(mtls)), prepare = fresh },
     }
   end
-  local per_call = measure(rows)
-  for _, row in ipairs(rows) do
-    put(row.name, table.concat(per_call[row.name], ","))
-  end
-  ngx.print(table.concat(lines))
+  report(rows, measure(rows))
 end
 
 return _M
