@@ -23,7 +23,7 @@ import { cleanupAll, makeTempDir } from "../scripts/runtime/registry.js";
 import { REPO } from "../scripts/runtime/runtime.js";
 import { runWrk } from "../scripts/runtime/wrk.js";
 
-const TIME_LIMIT_MS = 400_000;
+const TIME_LIMIT_MS = 360_000;
 const PARTS = process.env.BENCH_PARTS ?? "abcd";
 const IDENTITIES = TENANTS.slice(0, 8);
 const WORKERS = 2;

@@ -10,31 +10,24 @@
 -- and connect_cost(): "ns=<per call>", "calls=<n>", "new=<connections opened>" for
 -- connect + set_keepalive on pooled connections, the identities in turn, or "error=<message>".
 local http = require "resty.http"
-local helpers = require "support.helpers"
 local client_app = require "support.client_app"
 
 local COST_SECONDS = 0.2 -- connect_cost() times at least this long (ngx.now() counts in ms)
 
 local _M = {}
 
-local names, clients = {}, {}
-local upstream_port
+local names = {}
 local turn = 0
 
+-- client_app parses each client's certificate and key once and builds the options for them.
 function _M.init(certs_dir, client_names, port)
-  upstream_port = port
+  client_app.init(certs_dir, client_names, port)
   for i, name in ipairs(client_names) do
     names[i] = name
-    clients[i] = helpers.client_pair(certs_dir, name)
   end
 end
 
 local stats = ngx.shared.stats
-
-local function options(i)
-  return { scheme = "https", host = "127.0.0.1", port = upstream_port, ssl_server_name = "localhost",
-           ssl_client_cert = clients[i].cert, ssl_client_priv_key = clients[i].key }
-end
 
 local function fail(what, err)
   stats:incr("errors", 1, 0)
@@ -44,10 +37,10 @@ end
 
 function _M.handle()
   turn = turn % #names + 1
-  local id = names[turn]
+  local id, options = client_app.request_options({ id = names[turn] })
   stats:incr("requests", 1, 0)
   local httpc = http.new()
-  local ok, err = httpc:connect(options(turn))
+  local ok, err = httpc:connect(options)
   if not ok then
     return fail("connect", err)
   end
@@ -71,45 +64,44 @@ end
 
 _M.stats = client_app.stats
 
--- connect + set_keepalive, no request: what naming and taking a pooled connection costs per
--- connect. One untimed pass first, so that every identity's pool holds a connection.
-function _M.connect_cost()
-  local calls, new = 0, 0
-  local function once(i)
+-- connect + set_keepalive once per identity, no request; counts the new connections in `new`.
+local function connect_each(new)
+  for _, name in ipairs(names) do
     local httpc = http.new()
-    local ok, err = httpc:connect(options(i))
+    local _, options = client_app.request_options({ id = name })
+    local ok, err = httpc:connect(options)
     if not ok then
       return nil, err
     end
     if httpc.sock:getreusedtimes() == 0 then
-      new = new + 1
+      new[1] = new[1] + 1
     end
-    return httpc:set_keepalive()
+    httpc:set_keepalive()
   end
-  for i = 1, #names do
-    local ok, err = once(i)
-    if not ok then
-      ngx.say("error=", err)
-      return
-    end
-  end
-  new = 0
+  return true
+end
+
+-- What naming and taking a pooled connection costs per connect: connect + set_keepalive, the
+-- identities in turn, for COST_SECONDS. One untimed pass first, so that every identity's pool
+-- holds a connection.
+function _M.connect_cost()
+  local new, calls = { 0 }, 0
+  local ok, err = connect_each(new)
+  new[1] = 0
   ngx.update_time()
   local start = ngx.now()
-  repeat
-    for i = 1, #names do
-      local ok, err = once(i)
-      if not ok then
-        ngx.say("error=", err)
-        return
-      end
-    end
+  while ok and ngx.now() - start < COST_SECONDS do
+    ok, err = connect_each(new)
     calls = calls + #names
     ngx.update_time()
-  until ngx.now() - start >= COST_SECONDS
+  end
+  if not ok then
+    ngx.say("error=", err)
+    return
+  end
   ngx.say("ns=", (ngx.now() - start) * 1e9 / calls)
   ngx.say("calls=", calls)
-  ngx.say("new=", new)
+  ngx.say("new=", new[1])
 end
 
 return _M
