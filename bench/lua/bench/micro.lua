@@ -150,7 +150,8 @@ local function shared_connect_loop(n, list)
   end
 end
 
--- The shapes, each with 8 hosts (pool_name) or 8 SNI names (connect, to the bench's servers):
+-- The shapes, each with 8 hosts (pool_name) or 8 caller-named pools (connect, `pool =
+-- "shape<i>"`, to the bench's servers):
 -- plain https, mTLS, and mTLS through a proxy (pool_name only: no proxy is running).
 local function shapes(config, cert, key)
   local name_lists, connect_lists = {}, {}
