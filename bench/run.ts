@@ -2,10 +2,12 @@
 // medians from one run (bench/README.md explains every row):
 //   (a) cost per call inside an nginx worker (bench/lua/bench/micro.lua)
 //   (b) end to end: wrk -> client nginx (2 workers, 8 identities) -> mTLS server nginx
-//   (c) Lua memory and idle upstream connections after 100k requests, certificate parsed once
-//       vs on every request
+//   (c) Lua memory and idle upstream connections after 100k requests, certificate parsed once,
+//       on every request, or loaded from 1,000 rotating PEM pairs
+//   (d) against the real lua-resty-http: 0.17.1 (vulnerable), 0.17.2 as released, 0.17.1 patched
+//       by resty.mtls_pool and 0.17.2 behind the shim, through the same client nginx
 // Bounded by TIME_LIMIT_MS; every process it starts is stopped however it ends (Ctrl-C included).
-// RUNTIME= picks where nginx runs, as for npm test.
+// RUNTIME= picks where nginx runs, as for npm test; BENCH_PARTS= which parts run (default abcd).
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import http from "node:http";
@@ -21,7 +23,8 @@ import { cleanupAll, makeTempDir } from "../scripts/runtime/registry.js";
 import { REPO } from "../scripts/runtime/runtime.js";
 import { runWrk } from "../scripts/runtime/wrk.js";
 
-const TIME_LIMIT_MS = 175_000;
+const TIME_LIMIT_MS = 360_000;
+const PARTS = process.env.BENCH_PARTS ?? "abcd";
 const IDENTITIES = TENANTS.slice(0, 8);
 const WORKERS = 2;
 const THREADS = 2;
@@ -40,11 +43,17 @@ const SETTLE_MS = 500;
  * identity named by the application (bench/lua/bench/client.lua), without resty.mtls_pool's naming.
  */
 const MODES = ["isolated", "shared", "byhand", "nokeepalive"] as const;
+/** (d)'s rounds (a multiple of the number of clients, as ROUNDS) and warm-up per client. */
+const D_ROUNDS = 8;
+const D_WARMUP_SECONDS = 2;
 /** (c) measures Lua memory after these many requests; the last is the total. */
 const MEMORY_SAMPLES = [10_000, 55_000, 100_000];
 const MEMORY_REQUESTS = MEMORY_SAMPLES[MEMORY_SAMPLES.length - 1]!;
 /** lua-resty-openssl (and the lua-resty-string it may use): measured only when given. */
 const OPTIONAL_LIBS = ["LUA_RESTY_OPENSSL_LIB", "LUA_RESTY_STRING_LIB"];
+/** (d)'s lua-resty-http releases (lib folders): each client that needs one is skipped without it. */
+const HTTP_0171 = "LUA_RESTY_HTTP_0_17_1_LIB";
+const HTTP_0172 = "LUA_RESTY_HTTP_0_17_2_LIB";
 
 type Mode = (typeof MODES)[number];
 const ROUTES: Record<Mode, string> = {
@@ -54,6 +63,18 @@ const ROUTES: Record<Mode, string> = {
   nokeepalive: "/?mode=nokeepalive",
 };
 type Lines = Record<string, string>;
+
+/**
+ * (d)'s clients: bench/lua/bench/resty_http_client.lua over each lua-resty-http, the release's
+ * lib folder named by `lib`; `shim`: dist-lua/shim ahead of it; `patch`: mtls_pool.patch at init.
+ */
+const HTTP_CLIENTS = {
+  v0171: { label: "lua-resty-http 0.17.1 (vulnerable)", lib: HTTP_0171, shim: false, patch: false },
+  v0172: { label: "lua-resty-http 0.17.2 as released", lib: HTTP_0172, shim: false, patch: false },
+  patch: { label: "ours: mtls_pool.patch over 0.17.1", lib: HTTP_0171, shim: false, patch: true },
+  shim: { label: "ours: the shim over 0.17.2", lib: HTTP_0172, shim: true, patch: false },
+} as const;
+type HttpClient = keyof typeof HTTP_CLIENTS;
 
 const lua = (s: string): string => JSON.stringify(s); // paths and names: no control bytes
 const started = Date.now();
@@ -98,13 +119,13 @@ function get(url: string, timeoutMs = 60_000): Promise<string> {
 // Processes: the mTLS server, the micro-bench nginx, the client nginx, wrk
 
 /** Searched after dist-lua/ and spec/ (as the client nginx does). */
-const EXTRA_LUA_PATH = [
-  `${REPO}/bench/lua/?.lua`,
-  ...OPTIONAL_LIBS.flatMap((name) => {
-    const dir = process.env[name];
-    return dir ? [`${dir}/?.lua`, `${dir}/?/init.lua`] : [];
-  }),
-];
+/** lua_package_path entries of the lib folder in environment variable `name`, if set. */
+function libPath(name: string): string[] {
+  const dir = process.env[name];
+  return dir ? [`${dir}/?.lua`, `${dir}/?/init.lua`] : [];
+}
+
+const EXTRA_LUA_PATH = [`${REPO}/bench/lua/?.lua`, ...OPTIONAL_LIBS.flatMap(libPath)];
 const LUA_PATH = [`${REPO}/dist-lua/?.lua`, `${REPO}/spec/?.lua`, ...EXTRA_LUA_PATH].join(";");
 
 interface Server {
@@ -151,7 +172,7 @@ const clientTls = (certs: string): string =>
   `lua_package_path "${LUA_PATH};;";\n  lua_ssl_trusted_certificate ${certs}/ca.crt;\n  lua_ssl_verify_depth 3;`;
 
 /** (a)'s groups, each measured by bench/lua/bench/micro.lua in fresh workers. */
-const MICRO_GROUPS = ["ffi", "object", "openssl", "connect"] as const;
+const MICRO_GROUPS = ["ffi", "object", "openssl", "connect", "shapes_plain_first", "shapes_mtls_first", "pem"] as const;
 /**
  * Fresh workers per group, their rounds pooled: once in ~40 workers the warm loop of a group
  * ran ~3x slower in every round (a LuaJIT trace that came out badly), and with one worker
@@ -159,7 +180,13 @@ const MICRO_GROUPS = ["ffi", "object", "openssl", "connect"] as const;
  */
 const MICRO_WORKERS = 3;
 /** The rows micro.lua answers, as per-round lists ("12.5,13.1,..."); other lines are scalars. */
-const MICRO_ROWS = new Set(["name_https", "name_warm", "name_cold", "parse", "connect_https", "connect_mtls"]);
+const MICRO_ROWS = new Set([
+  "name_https", "name_warm", "name_cold", "parse", "connect_https", "connect_mtls", "pem_warm",
+  ...["plain", "mtls", "proxy"].map((shape) => `shape_name_${shape}`),
+  ...["plain", "mtls"].map((shape) => `shape_connect_${shape}`),
+]);
+/** Counts micro.lua answers per worker, summed over the workers (first_*: the first worker's that is not "none"). */
+const MICRO_SUMS = new Set(["traces_warmup", "traces_timed", "traces_timed_library", "aborts_timed"]);
 
 /**
  * (a): runs bench/lua/bench/micro.lua MICRO_WORKERS times per group, each time in a new
@@ -186,7 +213,11 @@ async function runMicro(certs: string, server: Server): Promise<Lines> {
       try {
         for (const [key, value] of Object.entries(parseLines(await get(`http://127.0.0.1:${port}/micro`)))) {
           const name = `${group}.${key}`;
-          out[name] = MICRO_ROWS.has(key) && out[name] !== undefined ? `${out[name]},${value}` : value;
+          const before = out[name];
+          out[name] = before === undefined ? value
+            : MICRO_ROWS.has(key) ? `${before},${value}`
+            : MICRO_SUMS.has(key) ? String(Number(before) + Number(value))
+            : key.startsWith("first_") && before !== "none" ? before : value;
         }
       } finally {
         await nginx.stop();
@@ -210,10 +241,27 @@ function startClient(certs: string, server: Server): Promise<Client> {
     initModules: ["bench.client"], reuseport: true,
     locations: {
       "/per-request": `${bench}.per_request()`,
+      "/pem-rotating": `${bench}.pem_rotating()`,
       "/by-hand": `${bench}.by_hand()`,
       "/mem": `${bench}.memory()`,
       "/info": `${bench}.info()`,
     },
+  });
+}
+
+/**
+ * (d)'s client nginx for `which`: bench/lua/bench/resty_http_client.lua over that release of
+ * lua-resty-http (undefined when its lib folder is not given).
+ */
+function startHttpClient(certs: string, server: Server, which: HttpClient): Promise<Client> | undefined {
+  const { lib, shim, patch } = HTTP_CLIENTS[which];
+  if (!process.env[lib]) return undefined;
+  return startClientNginx({
+    certs, clients: IDENTITIES, upstreamPort: server.mtlsPort, workers: WORKERS, reuseport: true,
+    luaPath: [...(shim ? [`${REPO}/dist-lua/shim/?.lua`] : []), ...EXTRA_LUA_PATH, ...libPath(lib)],
+    app: "bench.resty_http_client",
+    ...(patch ? { initModules: ["bench.patch_resty_http"] } : {}),
+    locations: { "/connect-cost": 'require("bench.resty_http_client").connect_cost()' },
   });
 }
 
@@ -226,6 +274,20 @@ async function luaMemoryKb(client: Client): Promise<number> {
   }
   if (byWorker.size < WORKERS) throw new Error(`only ${byWorker.size} of ${WORKERS} workers answered /mem`);
   return [...byWorker.values()].reduce((sum, kb) => sum + kb, 0);
+}
+
+const CLOCK_TICKS = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+
+/** CPU seconds (user + system) the client nginx's workers have used so far, from /proc. */
+function cpuSeconds(client: Client): number {
+  let ticks = 0;
+  for (const pid of client.workerPids()) {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // after "pid (comm) ": state is field 3 of proc(5), so utime (14) and stime (15) are 11 and 12
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / CLOCK_TICKS;
 }
 
 /** ESTABLISHED TCP connections to 127.0.0.1:port, seen from the connecting side. */
@@ -271,60 +333,119 @@ async function wrkUntil(client: Client, route: string, total: number): Promise<v
 interface ModeResult {
   rps: number[];
   p99Ms: number[];
+  /** client nginx CPU µs per request, by round */
+  cpuUs: number[];
   requests: number;
   handshakes: number;
   errors: number;
+  /** requests the client nginx answered with an error (its own count) */
+  failed: number;
   mismatches: number;
 }
 
-/**
- * The modes' order in a round: a Williams design, so that over MODES.length rounds every mode
- * runs right after every other mode once (rotating one order would keep each mode's neighbours:
- * isolated ran right after nokeepalive in three rounds of four).
- */
-function roundOrder(round: number): Mode[] {
-  const n = MODES.length;
-  const first = [0];
-  for (let i = 1, low = 1, high = n - 1; i < n; i++) first.push(i % 2 === 1 ? low++ : high--);
-  return first.map((m) => MODES[(m + round) % n]!);
+/** What (b) and (d) load: a client nginx, the route wrk asks for, a pause after each load. */
+interface Contender {
+  client: Client;
+  route: string;
+  settleMs?: number;
 }
 
 /**
- * (b): a warm-up, then ROUNDS rounds, the modes interleaved in each (roundOrder). One
- * client nginx per mode: nokeepalive requests would use (and close) the connections pooled
- * under isolated's names.
- * Counters include the warm-up; req/s and p99 are the rounds' medians.
+ * The contenders' order in a round: a Williams design, so that over `names.length` rounds every
+ * one runs right after every other once (rotating one order would keep each one's neighbours:
+ * isolated ran right after nokeepalive in three rounds of four).
  */
-async function runEndToEnd(clients: Record<Mode, Client>, server: Server): Promise<Record<Mode, ModeResult>> {
-  const empty = (): ModeResult => ({ rps: [], p99Ms: [], requests: 0, handshakes: 0, errors: 0, mismatches: 0 });
-  const results: Record<Mode, ModeResult> = { isolated: empty(), shared: empty(), byhand: empty(), nokeepalive: empty() };
-  const load = async (mode: Mode, seconds: number): Promise<WrkResult> => {
-    const client = clients[mode];
+function roundOrder<M extends string>(names: readonly M[], round: number): M[] {
+  const n = names.length;
+  const first = [0];
+  for (let i = 1, low = 1, high = n - 1; i < n; i++) first.push(i % 2 === 1 ? low++ : high--);
+  return first.map((m) => names[(m + round) % n]!);
+}
+
+/**
+ * (b) and (d): a warm-up per contender, then `rounds` rounds, the contenders interleaved in
+ * each (roundOrder), one after the other. Counters include the warm-up; req/s, p99 and CPU per
+ * request are by round (the table takes medians).
+ */
+async function runRounds<M extends string>(
+  part: string, contenders: Record<M, Contender>, server: Server, warmupSeconds: number, rounds: number,
+): Promise<Record<M, ModeResult>> {
+  const names = Object.keys(contenders) as M[];
+  const results = {} as Record<M, ModeResult>;
+  for (const name of names) results[name] = { rps: [], p99Ms: [], cpuUs: [], requests: 0, handshakes: 0, errors: 0, failed: 0, mismatches: 0 };
+  const load = async (name: M, seconds: number): Promise<{ w: WrkResult; cpuUs: number }> => {
+    const { client, route, settleMs } = contenders[name];
     const [before, handshakes] = [await client.stats(), server.handshakes()];
-    const w = await wrk([`-d${seconds}s`, client.url + ROUTES[mode]]);
+    const cpu = cpuSeconds(client);
+    const w = await wrk([`-d${seconds}s`, client.url + route]);
     // The server is still busy with nokeepalive's last handshakes and closes when wrk stops: the
     // next mode would start against a stalled server and grow its pools to ride it out.
-    if (mode === "nokeepalive") await sleep(SETTLE_MS);
+    if (settleMs !== undefined) await sleep(settleMs);
+    const cpuUsed = cpuSeconds(client) - cpu;
     const after = await client.stats();
     const delta = (key: string): number => (after[key] ?? 0) - (before[key] ?? 0);
-    if (delta("requests") === 0) throw new Error(`mode=${mode}: the client nginx counted no requests\n${client.readErrorLog().slice(-2000)}`);
-    const r = results[mode];
+    if (delta("requests") === 0) throw new Error(`${part} ${name}: the client nginx counted no requests\n${client.readErrorLog().slice(-2000)}`);
+    const r = results[name];
     r.requests += delta("requests");
     r.handshakes += server.handshakes() - handshakes;
     r.errors += w.errors; // an upstream failure is a 502 to wrk
+    r.failed += delta("errors");
     r.mismatches += delta("mismatches");
-    return w;
+    return { w, cpuUs: (cpuUsed * 1e6) / delta("requests") };
   };
-  for (const mode of MODES) await load(mode, WARMUP_SECONDS);
-  for (let round = 1; round <= ROUNDS; round++) {
-    for (const mode of roundOrder(round)) {
-      const w = await load(mode, ROUND_SECONDS);
-      progress(`(b) round ${round}/${ROUNDS} ${mode}: ${int(w.rps)} req/s, p99 ${w.p99Ms.toFixed(2)} ms`);
-      results[mode].rps.push(w.rps);
-      results[mode].p99Ms.push(w.p99Ms);
+  for (const name of names) await load(name, warmupSeconds);
+  for (let round = 1; round <= rounds; round++) {
+    for (const name of roundOrder(names, round)) {
+      const { w, cpuUs } = await load(name, ROUND_SECONDS);
+      progress(`${part} round ${round}/${rounds} ${name}: ${int(w.rps)} req/s, p99 ${w.p99Ms.toFixed(2)} ms, ${cpuUs.toFixed(1)} µs CPU/req`);
+      results[name].rps.push(w.rps);
+      results[name].p99Ms.push(w.p99Ms);
+      results[name].cpuUs.push(cpuUs);
     }
   }
   return results;
+}
+
+/** (b): one client nginx per mode (nokeepalive would close the connections pooled under isolated's names). */
+async function runEndToEnd(certs: string, server: Server): Promise<{ results: Record<Mode, ModeResult>; provider: string }> {
+  const contenders = {} as Record<Mode, Contender>;
+  for (const mode of MODES) {
+    contenders[mode] = { client: await startClient(certs, server), route: ROUTES[mode], ...(mode === "nokeepalive" ? { settleMs: SETTLE_MS } : {}) };
+  }
+  try {
+    const provider = parseLines(await get(`${contenders.isolated.client.url}/info`)).provider ?? "?";
+    return { results: await runRounds("(b)", contenders, server, WARMUP_SECONDS, ROUNDS), provider };
+  } finally {
+    await Promise.all(MODES.map((mode) => contenders[mode].client.stop()));
+  }
+}
+
+interface HttpResult extends ModeResult {
+  /** connect_cost()'s answer: ns, calls, new; or error */
+  cost: Lines;
+}
+
+/**
+ * (d): a client nginx per lua-resty-http client whose lib folder is given, the rounds of (b),
+ * then connect_cost() in each. Undefined when none can run.
+ */
+async function runAgainstHttp(certs: string, server: Server): Promise<Partial<Record<HttpClient, HttpResult>> | undefined> {
+  const contenders: Partial<Record<HttpClient, Contender>> = {};
+  try {
+    for (const which of Object.keys(HTTP_CLIENTS) as HttpClient[]) {
+      const client = await startHttpClient(certs, server, which);
+      if (client) contenders[which] = { client, route: "/" };
+    }
+    if (Object.keys(contenders).length === 0) return undefined;
+    const results = await runRounds("(d)", contenders as Record<HttpClient, Contender>, server, D_WARMUP_SECONDS, D_ROUNDS);
+    const out: Partial<Record<HttpClient, HttpResult>> = {};
+    for (const [which, { client }] of Object.entries(contenders) as Array<[HttpClient, Contender]>) {
+      out[which] = { ...results[which], cost: parseLines(await get(`${client.url}/connect-cost`)) };
+    }
+    return out;
+  } finally {
+    await Promise.all(Object.values(contenders).map((c) => c.client.stop()));
+  }
 }
 
 interface MemoryResult {
@@ -411,11 +532,17 @@ function microRows(m: Lines): Row[] {
     const [https, warm, cold] = ["name_https", "name_warm", "name_cold"].map((row) => `${provider}.${row}`) as [string, string, string];
     const warmRatio = ratio(warm, https);
     const coldRatio = ratio(cold, warm);
+    // Issue 13 set the openssl provider's cold identity a target of its own.
+    const coldRow: Row = provider === "openssl"
+      ? { id: coldId, what: `pool_name, mTLS cold, provider ${provider}`, value: ns(num(cold)),
+          detail: `${times(coldRatio)} ${warmId}; signature proof of possession, see README`, target: "≤ 20 µs",
+          verdict: verdict(num(cold) <= 20_000) }
+      : { id: coldId, what: `pool_name, mTLS cold, provider ${provider}`, value: ns(num(cold)), detail: `${times(coldRatio, 20)} ${warmId}`,
+          target: `≥ 20× ${warmId}`, verdict: verdict(coldRatio >= 20) };
     rows.push(
       { id: warmId, what: `pool_name, mTLS warm, provider ${provider}`, value: ns(num(warm)),
         detail: `${times(warmRatio, 1.5)} a1 (a1 in that worker: ${ns(num(https))})`, target: "≤ 1.50× a1", verdict: verdict(warmRatio <= 1.5) },
-      { id: coldId, what: `pool_name, mTLS cold, provider ${provider}`, value: ns(num(cold)), detail: `${times(coldRatio, 20)} ${warmId}`,
-        target: `≥ 20× ${warmId}`, verdict: verdict(coldRatio >= 20) },
+      coldRow,
     );
   }
   rows.push(
@@ -424,8 +551,56 @@ function microRows(m: Lines): Row[] {
     { id: "a10", what: "connect + setkeepalive, pooled, mTLS", value: ns(num("connect.connect_mtls")),
       detail: `${times(ratio("connect.connect_mtls", "connect.connect_https"))} a9` },
   );
+  // One call site for every shape, in the two orders the shapes are first compiled in.
+  const perWorker = Number(m["shapes_plain_first.rounds"]);
+  /** Every later round against the first round of its worker, over the workers. */
+  const vsFirst = (key: string): number[] => {
+    const all = rounds(key);
+    const out: number[] = [];
+    for (let at = 0; at < all.length; at += perWorker) {
+      const worker = all.slice(at, at + perWorker);
+      out.push(...worker.slice(1).map((v) => v / worker[0]! - 1));
+    }
+    return out;
+  };
+  const pct = (v: number): string => `${v >= 0 ? "+" : ""}${(100 * v).toFixed(0)}%`;
+  const shapeIds = [["a11", "a12", "a13"], ["a14", "a15", "a16"]] as const;
+  (["plain", "mtls"] as const).forEach((order, i) => {
+    const g = `shapes_${order}_first`;
+    const [nameId, connectId, stableId] = shapeIds[i]!;
+    const label = `one call site, ${order === "plain" ? "plain" : "mTLS"} first`;
+    const nameRatio = ratio(`${g}.shape_name_mtls`, `${g}.shape_name_plain`);
+    const shapes = ["name_plain", "name_mtls", "name_proxy", "connect_plain", "connect_mtls"];
+    const later = Object.fromEntries(shapes.map((shape) => [shape, vsFirst(`${g}.shape_${shape}`)]));
+    const worst = Object.fromEntries(shapes.map((shape) => [shape, Math.max(...later[shape]!)]));
+    const worstAll = Math.max(...Object.values(worst));
+    // A trace gone bad slows every later round; a busy machine, a few.
+    const typical = median(Object.values(later).flat());
+    rows.push(
+      { id: nameId, what: `${label}: pool_name mTLS / https`, value: times(nameRatio, 1.5),
+        detail: `https ${ns(num(`${g}.shape_name_plain`))}, mTLS ${ns(num(`${g}.shape_name_mtls`))}, ` +
+          `mTLS via proxy ${ns(num(`${g}.shape_name_proxy`))}; 8 hosts each`,
+        target: "≤ 1.50×", verdict: verdict(nameRatio <= 1.5) },
+      { id: connectId, what: `${label}: connect + setkeepalive`, value: times(ratio(`${g}.shape_connect_mtls`, `${g}.shape_connect_plain`)),
+        detail: `mTLS / https; https ${ns(num(`${g}.shape_connect_plain`))}, mTLS ${ns(num(`${g}.shape_connect_mtls`))}` },
+      { id: stableId, what: `${label}: slowest round vs first`, value: pct(worstAll),
+        detail: `worst by row: ${shapes.map((shape) => `${shape} ${pct(worst[shape]!)}`).join(", ")}; median later round ` +
+          `${pct(typical)}; traces recorded during the timed rounds: ${m[`${g}.traces_timed`]} ` +
+          `(${m[`${g}.traces_timed_library`]} in resty.mtls_pool), aborts: ${m[`${g}.aborts_timed`]} (${MICRO_WORKERS} workers; ` +
+          `${m[`${g}.traces_warmup`]} traces in the warm-ups; first new trace ${m[`${g}.first_trace`]}; first abort ${m[`${g}.first_abort`]})`,
+        target: "≤ +20%", verdict: verdict(worstAll <= 0.2) },
+    );
+  });
+  const pemWarm = num("pem.pem_warm");
+  rows.push({ id: "a17", what: "load_pem_pair, warm (leaf + intermediate)", value: ns(pemWarm), target: "≤ 5 µs",
+    verdict: verdict(pemWarm <= 5000) });
   return rows;
 }
+
+/** p99, client CPU per request, handshakes, errors and mismatches of a (b) or (d) contender. */
+const loadDetail = (r: ModeResult): string =>
+  `p99 ${median(r.p99Ms).toFixed(2)} ms, ${median(r.cpuUs).toFixed(1)} µs CPU/req, ` +
+  `${(r.handshakes * 10_000 / r.requests).toFixed(1)} handshakes/10k req, ${r.errors} errors, ${r.mismatches} mismatches`;
 
 function endToEndRows(b: Record<Mode, ModeResult>): Row[] {
   const rps = (mode: Mode): number => median(b[mode].rps);
@@ -442,18 +617,18 @@ function endToEndRows(b: Record<Mode, ModeResult>): Row[] {
       id: ids[mode],
       what: label[mode],
       value: `${int(rps(mode))} req/s`,
-      detail: `p99 ${median(r.p99Ms).toFixed(2)} ms, ${(r.handshakes * 10_000 / r.requests).toFixed(1)} handshakes/10k req, ` +
-        `${r.errors} errors, ${r.mismatches} mismatches`,
+      detail: loadDetail(r),
     };
   });
   // Paired by round (both ran in it, seconds apart), so that drift in the machine's load cancels out.
-  const ratio = (other: Mode, of: Mode = "isolated"): { median: number; detail: string } => {
-    const ratios = perRound(b[of].rps, b[other].rps);
+  const ratio = (other: Mode, of: Mode = "isolated", series: "rps" | "cpuUs" = "rps"): { median: number; detail: string } => {
+    const ratios = perRound(b[of][series], b[other][series]);
     return { median: median(ratios), detail: `per round: ${ratios.map((r) => times(r)).join(" ")}` };
   };
   const vsShared = ratio("shared");
   const vsClose = ratio("nokeepalive");
   const vsHand = ratio("byhand");
+  const cpuVsHand = ratio("byhand", "isolated", "cpuUs");
   // The by-hand control pays for one set of pooled connections per identity, as isolation must.
   const handVsShared = ratio("shared", "byhand");
   const bound = IDENTITIES.length * WORKERS * CONCURRENCY;
@@ -468,11 +643,14 @@ function endToEndRows(b: Record<Mode, ModeResult>): Row[] {
     { id: "b8", what: "TLS handshakes, isolated, whole run", value: int(b.isolated.handshakes),
       detail: `${int(b.isolated.requests)} requests`, target: `≤ ${IDENTITIES.length}×${WORKERS}×${CONCURRENCY} = ${bound}`,
       verdict: verdict(b.isolated.handshakes <= bound) },
+    { id: "b9", what: "client CPU/req isolated / control", value: times(cpuVsHand.median, 1.02),
+      detail: `${cpuVsHand.detail}; shared / control: ${times(ratio("byhand", "shared", "cpuUs").median)}`,
+      target: "≤ 1.02×", verdict: verdict(cpuVsHand.median <= 1.02) },
   );
   return rows;
 }
 
-function memoryRows(once: MemoryResult, perRequest: MemoryResult): Row[] {
+function memoryRows(once: MemoryResult, perRequest: MemoryResult, pem: MemoryResult): Row[] {
   const samples = MEMORY_SAMPLES.map((n) => `${n / 1000}k`).join("/");
   const row = (id: string, what: string, r: MemoryResult): Row => ({
     id,
@@ -482,15 +660,44 @@ function memoryRows(once: MemoryResult, perRequest: MemoryResult): Row[] {
       `${int(r.requests)} requests${r.requests < MEMORY_REQUESTS ? " (time budget)" : ""}, ${r.errors} errors`,
   });
   // A leak grows with every request; a weak table's hash part steps up once, to its high-water mark.
-  const [mid, last] = perRequest.kb.slice(-2) as [number, number];
-  const secondHalf = last / mid - 1;
   const from = `${MEMORY_SAMPLES[MEMORY_SAMPLES.length - 2]! / 1000}k`;
-  const c2 = row("c2", "Lua memory, cert parsed per request", perRequest);
+  const flat = (id: string, what: string, r: MemoryResult): Row => {
+    const [mid, last] = r.kb.slice(-2) as [number, number];
+    const secondHalf = last / mid - 1;
+    const base = row(id, what, r);
+    return { ...base, detail: `${secondHalf >= 0 ? "+" : ""}${(100 * secondHalf).toFixed(1)}% from ${from}; ${base.detail!}`,
+      target: `flat: ≤ +5% from ${from}`, verdict: verdict(secondHalf <= 0.05) };
+  };
   return [
     row("c1", "Lua memory, cert parsed once", once),
-    { ...c2, detail: `${secondHalf >= 0 ? "+" : ""}${(100 * secondHalf).toFixed(1)}% from ${from}; ${c2.detail!}`,
-      target: `flat: ≤ +5% from ${from}`, verdict: verdict(secondHalf <= 0.05) },
+    flat("c2", "Lua memory, cert parsed per request", perRequest),
+    flat("c3", "Lua memory, load_pem_pair, 1,000 PEM pairs", pem),
   ];
+}
+
+/** (d): each lua-resty-http client, then ours against the vulnerable 0.17.1, round by round. */
+function httpRows(d: Partial<Record<HttpClient, HttpResult>> | undefined): Row[] {
+  const ids = { v0171: "d1", v0172: "d2", patch: "d3", shim: "d4" };
+  const rows: Row[] = (Object.keys(HTTP_CLIENTS) as HttpClient[]).map((which) => {
+    const r = d?.[which];
+    const { label, lib } = HTTP_CLIENTS[which];
+    if (!r) return { id: ids[which], what: label, value: "skipped", detail: `set ${lib} to its lib folder` };
+    const cost = r.cost.error !== undefined ? `connect fails: ${r.cost.error}`
+      : `connect + set_keepalive ${ns(Number(r.cost.ns))} (pooled; ${r.cost.new} new of ${int(Number(r.cost.calls))})`;
+    const allFailed = r.failed >= r.requests;
+    return { id: ids[which], what: label, value: allFailed ? "all failed" : `${int(median(r.rps))} req/s`,
+      detail: `${allFailed ? `${int(r.failed)} of ${int(r.requests)} requests failed, ${int(median(r.rps))} answers/s; ` : ""}` +
+        `${loadDetail(r)}; ${cost}` };
+  });
+  const base = d?.v0171;
+  for (const [id, ours] of [["d5", "patch"], ["d6", "shim"]] as const) {
+    const r = d?.[ours];
+    if (!base || !r) continue;
+    const ratios = perRound(r.rps, base.rps);
+    rows.push({ id, what: `req/s ${ours} / 0.17.1 (vulnerable)`, value: times(median(ratios), 0.95),
+      detail: `per round: ${ratios.map((v) => times(v)).join(" ")}`, target: "≥ 0.95×", verdict: verdict(median(ratios) >= 0.95) });
+  }
+  return rows;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -503,50 +710,69 @@ async function main(): Promise<void> {
   progress("certificates and the mTLS server");
   const certs = await makeCerts(makeTempDir("bench-certs"));
   const server = await startServer(certs);
+  /** by part letter: the table shows them in that order, whatever order they ran in */
+  const sections: Record<string, { title: string; rows: Row[] }> = {};
+  const notes: string[] = [];
+  const skipped = OPTIONAL_LIBS.filter((name) => !process.env[name]);
 
-  progress(`(a) micro-benchmarks in an nginx worker`);
-  const micro = await runMicro(certs, server);
-
-  progress(`(b) ${MODES.join(", ")}: ${WARMUP_SECONDS} s warm-up, ${ROUNDS} rounds of ${ROUND_SECONDS} s`);
-  const clients: Record<Mode, Client> = {
-    isolated: await startClient(certs, server),
-    shared: await startClient(certs, server),
-    byhand: await startClient(certs, server),
-    nokeepalive: await startClient(certs, server),
-  };
-  const clientProvider = parseLines(await get(`${clients.isolated.url}/info`)).provider ?? "?";
-  const endToEnd = await runEndToEnd(clients, server);
-  await Promise.all(Object.values(clients).map((client) => client.stop()));
-
-  progress(`(c) ${int(MEMORY_REQUESTS)} requests, certificate parsed once`);
-  const once = await runMemory(certs, server, "/?mode=isolated");
-  progress(`(c) ${int(MEMORY_REQUESTS)} requests, certificate parsed per request`);
-  const perRequest = await runMemory(certs, server, "/per-request");
+  if (PARTS.includes("a")) {
+    progress(`(a) micro-benchmarks in an nginx worker`);
+    const micro = await runMicro(certs, server);
+    sections.a = { title: "(a) cost per call inside an nginx worker", rows: microRows(micro) };
+    notes.push(
+      `(a) time per call, ${MICRO_WORKERS} fresh nginx workers per group (a provider; parse/connect; each shape order; PEM), ` +
+        `median of ${MICRO_WORKERS}×${micro["connect.rounds"]} rounds (every row of a worker once per round; ratios are medians ` +
+        `of the rounds' ratios); client ${IDENTITIES[0]} (EC P-256); provider ${micro["connect.provider"]} (auto) in the ` +
+        `connect, shape and PEM rows` + (skipped.length > 0 ? `; ${skipped.join(", ")} not set: provider openssl skipped` : ""),
+    );
+  }
+  if (PARTS.includes("b")) {
+    progress(`(b) ${MODES.join(", ")}: ${WARMUP_SECONDS} s warm-up, ${ROUNDS} rounds of ${ROUND_SECONDS} s`);
+    const { results, provider } = await runEndToEnd(certs, server);
+    sections.b = { title: "(b) end to end through the client nginx to the mTLS server", rows: endToEndRows(results) };
+    notes.push(
+      `(b) wrk -t${THREADS} -c${CONCURRENCY}, ${WARMUP_SECONDS} s warm-up then ${ROUNDS} rounds × ${ROUND_SECONDS} s per mode (interleaved, ` +
+        `Williams order; 0.5 s pause after nokeepalive), median; a client nginx per mode, ${WORKERS} workers, identity random per ` +
+        `request among ${IDENTITIES.length}, provider ${provider}; CPU/req: utime + stime of the client's workers ` +
+        `(/proc, ${1000 / CLOCK_TICKS} ms ticks) per round over its requests; mTLS server nginx 1 worker`,
+    );
+  }
+  // (d) before (c): (c) is the part that stops short when the time budget runs out.
+  if (PARTS.includes("d")) {
+    progress(`(d) the real lua-resty-http: ${D_WARMUP_SECONDS} s warm-up, ${D_ROUNDS} rounds of ${ROUND_SECONDS} s`);
+    sections.d = { title: "(d) against lua-resty-http 0.17.2 as released (real lua-resty-http in the client nginx)",
+      rows: httpRows(await runAgainstHttp(certs, server)) };
+    notes.push(
+      `(d) a client nginx per lua-resty-http (${WORKERS} workers, httpc:connect(options) + request + set_keepalive, identities in ` +
+        `turn among ${IDENTITIES.length}); wrk as (b), ${D_WARMUP_SECONDS} s warm-up then ${D_ROUNDS} rounds × ${ROUND_SECONDS} s ` +
+        `(interleaved, Williams order); then in one worker connect + set_keepalive on pooled connections for ≥ 0.2 s; ` +
+        `lib folders from ${HTTP_0171}, ${HTTP_0172}`,
+    );
+  }
+  if (PARTS.includes("c")) {
+    const memory = async (what: string, route: string): Promise<MemoryResult> => {
+      progress(`(c) ${int(MEMORY_REQUESTS)} requests, ${what}`);
+      return runMemory(certs, server, route);
+    };
+    const once = await memory("certificate parsed once", "/?mode=isolated");
+    const perRequest = await memory("certificate parsed per request", "/per-request");
+    const pem = await memory("load_pem_pair of 1,000 rotating PEM pairs", "/pem-rotating");
+    sections.c = { title: `(c) after ${int(MEMORY_REQUESTS)} requests`, rows: memoryRows(once, perRequest, pem) };
+    notes.push(
+      `(c) fresh client nginx per row, ${int(MEMORY_REQUESTS)} requests (isolated mode; c2 parses the certificate chain on ` +
+        `every request, the key once; c3 takes each request's pair from load_pem_pair, 1,000 distinct PEM pairs in turn, ` +
+        `the cache holding 256), Lua KB of both workers after full GCs`,
+    );
+  }
 
   const cpus = os.cpus();
-  const luaVersion = (v: number): string => `${Math.floor(v / 1e6)}.${Math.floor(v / 1e3) % 1e3}.${v % 1e3}`;
-  const skipped = OPTIONAL_LIBS.filter((name) => !process.env[name]);
   const header = [
-    `lua-resty-mtls-pool bench, ${new Date().toISOString()} (${elapsed()})`,
-    `machine: ${cpus[0]?.model ?? "?"}, ${cpus.length} cores; runtime ${rt.name}; nginx ${probe.nginx}; ` +
-      `ngx_lua ${luaVersion(Number(micro["connect.ngx_lua"]))}; ${micro["connect.luajit"]}; ${micro["connect.openssl"]}; load average at start ${load}`,
-    `identity provider: ${micro["connect.provider"]} (auto) in the micro-bench's connect rows, ${clientProvider} in the client nginx` +
-      (skipped.length > 0 ? `; ${skipped.join(", ")} not set: provider openssl skipped` : ""),
-    `(a) time per call, ${MICRO_WORKERS} fresh nginx workers per provider (and for parse/connect), median of ` +
-      `${MICRO_WORKERS}×${micro["connect.rounds"]} rounds (every row of a worker once per round; ratios are medians of the rounds' ` +
-      `ratios); client ${IDENTITIES[0]} (EC P-256)`,
-    `(b) wrk -t${THREADS} -c${CONCURRENCY}, ${WARMUP_SECONDS} s warm-up then ${ROUNDS} rounds × ${ROUND_SECONDS} s per mode (interleaved, Williams order; 0.5 s pause after nokeepalive), median; a client nginx ` +
-      `per mode, ${WORKERS} workers, identity random per request among ${IDENTITIES.length}; mTLS server nginx 1 worker`,
-    `(c) fresh client nginx per row, ${int(MEMORY_REQUESTS)} requests (isolated mode; c2 parses the certificate chain on ` +
-      `every request, the key once), Lua KB of both workers after full GCs`,
+    `lua-resty-mtls-pool bench, ${new Date().toISOString()} (${elapsed()}), parts ${PARTS}`,
+    `machine: ${cpus[0]?.model ?? "?"}, ${cpus.length} cores; runtime ${rt.name}; nginx ${probe.nginx}; ngx_lua ${probe.ngxLua}; ` +
+      `${probe.jit}, LUA52COMPAT ${probe.lua52compat}; ${probe.openssl}; load average at start ${load}`,
+    ...notes.sort(),
   ];
-  console.log(
-    render(header, [
-      { title: "(a) cost per call inside an nginx worker", rows: microRows(micro) },
-      { title: "(b) end to end through the client nginx to the mTLS server", rows: endToEndRows(endToEnd) },
-      { title: `(c) after ${int(MEMORY_REQUESTS)} requests`, rows: memoryRows(once, perRequest) },
-    ]),
-  );
+  console.log(render(header, [...PARTS].sort().flatMap((part) => sections[part] ?? [])));
 }
 
 const watchdog = setTimeout(() => {

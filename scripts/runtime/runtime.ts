@@ -32,9 +32,12 @@ export class UsageError extends Error {}
 
 /**
  * Folders of upstream libraries (never committed: given by the environment), each holding a
- * `resty/` tree; specs using them skip loudly when unset. Containers get them mounted.
+ * `resty/` tree; specs and bench rows using them skip loudly when unset. Containers get them
+ * mounted. The last two: the lua-resty-http releases bench/run.ts's part (d) compares.
  */
-export const OPTIONAL_LIBS = ["LUA_RESTY_OPENSSL_LIB", "LUA_RESTY_STRING_LIB", "LUA_RESTY_HTTP_LIB"];
+export const OPTIONAL_LIBS = [
+  "LUA_RESTY_OPENSSL_LIB", "LUA_RESTY_STRING_LIB", "LUA_RESTY_HTTP_LIB", "LUA_RESTY_HTTP_0_17_1_LIB", "LUA_RESTY_HTTP_0_17_2_LIB",
+];
 
 let current: Runtime | undefined;
 

@@ -5,6 +5,7 @@
 -- rows run round-robin, every row once per round, so that rows compared with each other (warm
 -- mTLS with plain https, say) are measured seconds apart, under the same load on the machine.
 local ffi = require "ffi"
+local jutil = require "jit.util"
 local ssl = require "ngx.ssl"
 local mtls_pool = require "resty.mtls_pool"
 local connect = require "resty.mtls_pool.http_connect"
@@ -26,8 +27,9 @@ local ROUNDS = 5 -- per worker; bench/run.ts pools the rounds of 3 workers
 local NAME_CALLS = 100000 -- per round, pool_name with a warm identity cache
 local COLD_CALLS = 300 -- per round, pool_name with fresh cert/key objects (parsing them is slow)
 local CONNECT_CALLS = 10000 -- per round, connect + setkeepalive on a pooled connection
-local SHAPE_CALLS = 200000 -- per round and shape, pool_name at one call site for every shape
-local SHAPE_CONNECTS = 10000 -- per round and shape, connect + setkeepalive at one call site
+local SHAPE_CALLS = 1000000 -- per round and shape, pool_name at one call site for every shape
+local SHAPE_CONNECTS = 20000 -- per round and shape, connect + setkeepalive at one call site
+local SHAPE_WARMUP_ROUNDS = 2 -- untimed rounds of every shape in turn, before the timed ones
 local PEM_CALLS = 100000 -- per round, load_pem_pair of a known pair
 local CLOCK_MONOTONIC = 1
 
@@ -49,12 +51,12 @@ end
 
 -- Times each row once per round, round-robin; returns row name -> { ns per call, by round }.
 -- A row: { name, calls = n, body = function(n, input), prepare = function(n) (untimed) }.
-local function measure(rows)
+local function measure(rows, rounds)
   local per_call = {}
   for _, row in ipairs(rows) do
     per_call[row.name] = {}
   end
-  for round = 1, ROUNDS do
+  for round = 1, rounds or ROUNDS do
     for _, row in ipairs(rows) do
       local input = row.prepare and row.prepare(row.calls)
       collectgarbage()
@@ -148,7 +150,8 @@ local function shared_connect_loop(n, list)
   end
 end
 
--- The shapes, each with 8 hosts (pool_name) or 8 SNI names (connect, to the bench's servers):
+-- The shapes, each with 8 hosts (pool_name) or 8 caller-named pools (connect, `pool =
+-- "shape<i>"`, to the bench's servers):
 -- plain https, mTLS, and mTLS through a proxy (pool_name only: no proxy is running).
 local function shapes(config, cert, key)
   local name_lists, connect_lists = {}, {}
@@ -173,6 +176,45 @@ local function shapes(config, cert, key)
   return name_lists, connect_lists
 end
 
+-- Where LuaJIT's trace event (func, pc) is: "file:line", and whether that is resty.mtls_pool's
+-- code (dist-lua/) rather than this bench's or nginx's.
+local function location(func, pc)
+  local info = jutil.funcinfo(func, pc)
+  return tostring(info.loc or info.source), (info.source or ""):find("/dist-lua/", 1, true) ~= nil
+end
+
+-- Runs fn() with a trace hook on (jit.attach: the events jit.v prints); returns fn's result, the
+-- traces LuaJIT recorded meanwhile (root and side traces), how many of them started in
+-- resty.mtls_pool's code, the aborts, and where the first trace started and the first abort
+-- happened ("none" when none). The hook only stores: formatting
+-- inside it would run Lua code in the middle of a recording. Every start is logged (info).
+local function count_traces(fn)
+  local recorded, aborts, starts, first_abort = 0, 0, {}, nil
+  local function on_trace(what, tr, func, pc, otr, oex)
+    if what == "start" then
+      starts[#starts + 1] = { tr, func, pc, otr, oex }
+    elseif what == "stop" then
+      recorded = recorded + 1
+    elseif what == "abort" then
+      aborts = aborts + 1
+      first_abort = first_abort or { func, pc, otr }
+    end
+  end
+  jit.attach(on_trace, "trace")
+  local result = fn()
+  jit.attach(on_trace)
+  local in_library = 0
+  for i, s in ipairs(starts) do
+    local where, ours = location(s[2], s[3])
+    in_library = in_library + (ours and 1 or 0)
+    -- "<trace>@<where>", and "<parent trace>/<exit>" for a side trace
+    starts[i] = s[1] .. "@" .. where .. (s[4] and (" from " .. s[4] .. "/" .. tostring(s[5])) or "")
+  end
+  ngx.log(ngx.INFO, "traces started: ", table.concat(starts, ", "))
+  local abort = first_abort and (location(first_abort[1], first_abort[2]) .. " error " .. tostring(first_abort[3]))
+  return result, recorded, in_library, aborts, starts[1] or "none", abort or "none"
+end
+
 -- config: { certs = dir, client = name, tls_port = n, mtls_port = n, group = g }. The groups run
 -- in fresh workers (bench/run.ts starts an nginx for each), so that no provider's cold path (whose
 -- traces and aborts may flush or blacklist shared code) slows another's warm rows:
@@ -185,6 +227,12 @@ function _M.run(config)
   local lines = {}
   local function put(name, value)
     lines[#lines + 1] = name .. "=" .. tostring(value) .. "\n"
+  end
+  local function report(rows, per_call)
+    for _, row in ipairs(rows) do
+      put(row.name, table.concat(per_call[row.name], ","))
+    end
+    ngx.print(table.concat(lines))
   end
   put("rounds", ROUNDS)
   put("ngx_lua", ngx.config.ngx_lua_version)
@@ -205,31 +253,53 @@ function _M.run(config)
     put("provider", mtls_pool.provider())
     local names, connects = shapes(config, cert, key)
     local shape_order = order == "plain" and { "plain", "mtls", "proxy" } or { "mtls", "proxy", "plain" }
-    rows = {}
-    for _, shape in ipairs(shape_order) do
-      -- the first calls compile the shared loops for this order
-      shared_name_loop(SHAPE_CALLS, names[shape])
-      rows[#rows + 1] = { name = "shape_name_" .. shape, calls = SHAPE_CALLS,
-                          body = function(n) shared_name_loop(n, names[shape]) end }
-      if connects[shape] then
-        for _, o in ipairs(connects[shape]) do
-          connect_keepalive(o)
+    local _, warmup_traces = count_traces(function()
+      rows = {}
+      for _, shape in ipairs(shape_order) do
+        -- the first calls compile the shared loops for this order
+        shared_name_loop(SHAPE_CALLS, names[shape])
+        rows[#rows + 1] = { name = "shape_name_" .. shape, calls = SHAPE_CALLS,
+                            body = function(n) shared_name_loop(n, names[shape]) end }
+        if connects[shape] then
+          for _, o in ipairs(connects[shape]) do
+            connect_keepalive(o)
+          end
+          shared_connect_loop(SHAPE_CONNECTS, connects[shape])
+          rows[#rows + 1] = { name = "shape_connect_" .. shape, calls = SHAPE_CONNECTS,
+                              body = function(n) shared_connect_loop(n, connects[shape]) end }
         end
-        shared_connect_loop(SHAPE_CONNECTS, connects[shape])
-        rows[#rows + 1] = { name = "shape_connect_" .. shape, calls = SHAPE_CONNECTS,
-                            body = function(n) shared_connect_loop(n, connects[shape]) end }
       end
-    end
+      measure(rows, SHAPE_WARMUP_ROUNDS)
+    end)
+    -- The claim of one trace per loop, checked: after the warm-up, the timed rounds (every
+    -- shape, in turn) must record no new trace and abort none.
+    local per_call, traces, in_library, aborts, first_trace, first_abort = count_traces(function() return measure(rows) end)
+    put("traces_warmup", warmup_traces)
+    put("traces_timed", traces)
+    put("traces_timed_library", in_library)
+    put("aborts_timed", aborts)
+    put("first_trace", first_trace)
+    put("first_abort", first_abort)
+    report(rows, per_call)
+    return
   elseif config.group == "pem" then
     check(mtls_pool.configure({ provider = "auto" }))
     put("provider", mtls_pool.provider())
+    -- 8 pairs, each loaded once first: warm, and not the same strings every call (a loop over
+    -- one pair is loop-invariant, and LuaJIT hoists the whole lookup out of it)
     local chain_pem = helpers.read_file(config.certs .. "/dave-chain.crt")
     local dave_key_pem = helpers.read_file(config.certs .. "/dave.key")
-    local pair = check(mtls_pool.load_pem_pair(chain_pem, dave_key_pem))
+    local pems, loaded = {}, {}
+    for i = 1, 8 do
+      local copy = "# copy " .. i .. "\n"
+      pems[i] = { copy .. chain_pem, copy .. dave_key_pem }
+      loaded[i] = check(mtls_pool.load_pem_pair(pems[i][1], pems[i][2]))
+    end
     rows = {
       { name = "pem_warm", calls = PEM_CALLS, body = own_trace(function(n)
-        for _ = 1, n do
-          if check(mtls_pool.load_pem_pair(chain_pem, dave_key_pem)) ~= pair then
+        for i = 1, n do
+          local k = i % 8 + 1
+          if check(mtls_pool.load_pem_pair(pems[k][1], pems[k][2])) ~= loaded[k] then
             error("load_pem_pair gave other objects for the same PEM")
           end
         end
@@ -256,11 +326,7 @@ function _M.run(config)
       { name = "name_cold", calls = COLD_CALLS, body = cold_loop(helpers.merged(mtls)), prepare = fresh },
     }
   end
-  local per_call = measure(rows)
-  for _, row in ipairs(rows) do
-    put(row.name, table.concat(per_call[row.name], ","))
-  end
-  ngx.print(table.concat(lines))
+  report(rows, measure(rows))
 end
 
 return _M
