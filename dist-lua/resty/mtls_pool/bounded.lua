@@ -9,9 +9,13 @@ local _M = {}
 local LONGEST_KEY = 255
 local WEAK_KEYS = {__mode = "k"}
 
+--- A new table with weak keys: an entry goes with its key object (cdata, tables).
+local function weak_keys()
+    return setmetatable({}, WEAK_KEYS)
+end
+
 local function empty(weak)
-    local entries = {}
-    return weak and setmetatable(entries, WEAK_KEYS) or entries
+    return weak and weak_keys() or ({})
 end
 
 --- An empty cache of at most `max` entries. `count` is the number of entries stored since the
@@ -65,5 +69,6 @@ _M.new_bounded = new_bounded
 _M.keeps = keeps
 _M.remember = remember
 _M.remember_in = remember_in
+_M.weak_keys = weak_keys
 
 return _M

@@ -2,6 +2,8 @@
 -- use (resty.openssl, then the built-in FFI, then object tokens), logs that choice once per
 -- worker when it costs something, and caches the identity per (cert, key) object pair.
 local _M = {}
+local bounded = require("resty.mtls_pool.bounded")
+local weak_keys = bounded.weak_keys
 local ffi_provider = require("resty.mtls_pool.identity.ffi")
 local object_provider = require("resty.mtls_pool.identity.object")
 local openssl_provider = require("resty.mtls_pool.identity.openssl")
@@ -13,11 +15,10 @@ local WARN = ngx.WARN
 
 -- Each provider module has the same three fields: name, load() and identity().
 local PROVIDERS = {openssl = openssl_provider, ffi = ffi_provider, object = object_provider}
-local WEAK_KEYS = {__mode = "k"}
 
 --- cert object -> key object -> identity; weak both ways so parsed certificates can be freed.
 local function new_cache()
-    return setmetatable({}, WEAK_KEYS)
+    return weak_keys()
 end
 
 local configured = "auto"
@@ -139,7 +140,7 @@ local function client_identity(cert, key)
         return nil, id_err
     end
     if by_key == nil then
-        by_key = setmetatable({}, WEAK_KEYS)
+        by_key = weak_keys()
         cache[chain] = by_key
     end
     by_key[pkey] = id

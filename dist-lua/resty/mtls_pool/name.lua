@@ -7,6 +7,7 @@ local bounded = require("resty.mtls_pool.bounded")
 local keeps = bounded.keeps
 local new_bounded = bounded.new_bounded
 local remember = bounded.remember
+local weak_keys = bounded.weak_keys
 local encode = require("resty.mtls_pool.encode")
 local fields = encode.fields
 local hashed = encode.hashed
@@ -98,10 +99,14 @@ local without_identity = new_bounded(1024)
 -- reads more than a plain one, whichever shape a call site met first. Only pairs whose identity
 -- was proven get here, under the identity provider in use: a new provider empties it.
 local MAX_PAIR_NAMES = 1024
-local WEAK_KEYS = {__mode = "k"}
-local by_pair = setmetatable({}, WEAK_KEYS)
+local by_pair = weak_keys()
 local pair_names = 0
 local pair_generation = identities_generation()
+
+local function forget_pair_names()
+    by_pair = weak_keys()
+    pair_names = 0
+end
 
 local function new_recent(target, pool, name)
     return {
@@ -123,12 +128,11 @@ local function remember_pair_name(cert, key, target, pool, name)
         return
     end
     if pair_names >= MAX_PAIR_NAMES then
-        by_pair = setmetatable({}, WEAK_KEYS)
-        pair_names = 0
+        forget_pair_names()
     end
     local by_key = by_pair[cert]
     if by_key == nil then
-        by_key = setmetatable({}, WEAK_KEYS)
+        by_key = weak_keys()
         by_pair[cert] = by_key
     end
     local by_host = by_key[key]
@@ -163,8 +167,7 @@ local function name_for(target, cert, key, pool)
     if target.ssl then
         local generation = identities_generation()
         if pair_generation ~= generation then
-            by_pair = setmetatable({}, WEAK_KEYS)
-            pair_names = 0
+            forget_pair_names()
             pair_generation = generation
         end
         -- reading a table with a nil key is allowed: plain https finds nothing here

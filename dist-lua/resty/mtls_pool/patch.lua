@@ -2,10 +2,12 @@
 -- resty.mtls_pool.http_connect, so an application that already uses lua-resty-http gets pool
 -- names with the client identity from one line at start-up.
 local _M = {}
+local bounded = require("resty.mtls_pool.bounded")
+local weak_keys = bounded.weak_keys
 local connect = require("resty.mtls_pool.http_connect")
 
 -- Modules already patched; weak so that patching keeps nothing alive.
-local patched = setmetatable({}, {__mode = "k"})
+local patched = weak_keys()
 
 --- patch(http): makes lua-resty-http's table-form httpc:connect(options) use our connect.
 -- Idempotent; the other call forms (host, port[, opts] and "unix:" paths) are untouched.

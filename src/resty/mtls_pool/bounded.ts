@@ -19,9 +19,13 @@ interface Bounded<K extends AnyNotNil, V> {
 
 const WEAK_KEYS = { __mode: "k" as const };
 
+/** A new table with weak keys: an entry goes with its key object (cdata, tables). */
+function weak_keys<K extends AnyNotNil, V>(): LuaTable<K, V> {
+  return setmetatable(new LuaTable<K, V>(), WEAK_KEYS);
+}
+
 function empty<K extends AnyNotNil, V>(weak: boolean): LuaTable<K, V> {
-  const entries = new LuaTable<K, V>();
-  return weak ? setmetatable(entries, WEAK_KEYS) : entries;
+  return weak ? weak_keys<K, V>() : new LuaTable<K, V>();
 }
 
 /**
@@ -74,4 +78,4 @@ function remember_in<K1 extends AnyNotNil, K2 extends AnyNotNil, V>(
   table.set(inner, value);
 }
 
-export { Bounded, new_bounded, keeps, remember, remember_in };
+export { Bounded, new_bounded, keeps, remember, remember_in, weak_keys };

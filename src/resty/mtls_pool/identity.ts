@@ -3,6 +3,7 @@
  * use (resty.openssl, then the built-in FFI, then object tokens), logs that choice once per
  * worker when it costs something, and caches the identity per (cert, key) object pair.
  */
+import { weak_keys } from "./bounded";
 import * as ffi_provider from "./identity/ffi";
 import * as object_provider from "./identity/object";
 import * as openssl_provider from "./identity/openssl";
@@ -27,11 +28,9 @@ const PROVIDERS: Record<ProviderName, Provider> = {
   object: object_provider,
 };
 
-const WEAK_KEYS = { __mode: "k" as const };
-
 /** cert object -> key object -> identity; weak both ways so parsed certificates can be freed. */
 function new_cache(): LuaTable<CertChain, LuaTable<PrivateKey, string>> {
-  return setmetatable(new LuaTable<CertChain, LuaTable<PrivateKey, string>>(), WEAK_KEYS);
+  return weak_keys();
 }
 
 let configured: ProviderName | "auto" = "auto";
@@ -141,7 +140,7 @@ function client_identity(cert: unknown, key: unknown): LuaMultiReturn<[string, u
     return $multi(undefined, id_err);
   }
   if (by_key === undefined) {
-    by_key = setmetatable(new LuaTable<PrivateKey, string>(), WEAK_KEYS);
+    by_key = weak_keys();
     cache.set(chain, by_key);
   }
   by_key.set(pkey, id);

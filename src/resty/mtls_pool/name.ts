@@ -4,7 +4,7 @@
  * credentials as a keyed digest (names get logged: never the credentials themselves). A
  * caller's options.pool is a namespace: identity, TLS fields and credentials still separate.
  */
-import { keeps, new_bounded, remember } from "./bounded";
+import { keeps, new_bounded, remember, weak_keys } from "./bounded";
 import { fields, hashed, MAX_LENGTH, namespaced } from "./encode";
 import { hmac_sha256_hex, random32, sha256_hex } from "./crypto";
 import { identities_generation, options_identity } from "./identity";
@@ -104,11 +104,14 @@ const without_identity = new_bounded<string, Recent>(1024);
 // reads more than a plain one, whichever shape a call site met first. Only pairs whose identity
 // was proven get here, under the identity provider in use: a new provider empties it.
 const MAX_PAIR_NAMES = 1024;
-const WEAK_KEYS = { __mode: "k" as const };
-type ByPair = LuaTable<CertChain, LuaTable<PrivateKey, LuaTable<string, Recent>>>;
-let by_pair: ByPair = setmetatable(new LuaTable(), WEAK_KEYS);
+let by_pair = weak_keys<CertChain, LuaTable<PrivateKey, LuaTable<string, Recent>>>();
 let pair_names = 0;
 let pair_generation = identities_generation();
+
+function forget_pair_names(): void {
+  by_pair = weak_keys();
+  pair_names = 0;
+}
 
 function new_recent(target: Target, pool: string | undefined, name: string): Recent {
   return {
@@ -130,12 +133,11 @@ function remember_pair_name(cert: CertChain, key: PrivateKey, target: Target, po
     return;
   }
   if (pair_names >= MAX_PAIR_NAMES) {
-    by_pair = setmetatable(new LuaTable(), WEAK_KEYS);
-    pair_names = 0;
+    forget_pair_names();
   }
   let by_key = by_pair.get(cert);
   if (by_key === undefined) {
-    by_key = setmetatable(new LuaTable<PrivateKey, LuaTable<string, Recent>>(), WEAK_KEYS);
+    by_key = weak_keys();
     by_pair.set(cert, by_key);
   }
   let by_host = by_key.get(key);
@@ -184,8 +186,7 @@ function name_for(
   if (target.ssl) {
     const generation = identities_generation();
     if (pair_generation !== generation) {
-      by_pair = setmetatable(new LuaTable(), WEAK_KEYS);
-      pair_names = 0;
+      forget_pair_names();
       pair_generation = generation;
     }
     // reading a table with a nil key is allowed: plain https finds nothing here

@@ -3,6 +3,7 @@
  * resty.mtls_pool.http_connect, so an application that already uses lua-resty-http gets pool
  * names with the client identity from one line at start-up.
  */
+import { weak_keys } from "./bounded";
 import connect = require("./http_connect");
 import type { ConnectOptions } from "./target";
 
@@ -14,7 +15,7 @@ export interface HttpModule {
 }
 
 // Modules already patched; weak so that patching keeps nothing alive.
-const patched = setmetatable(new LuaTable<HttpModule, true>(), { __mode: "k" });
+const patched = weak_keys<HttpModule, true>();
 
 /**
  * patch(http): makes lua-resty-http's table-form httpc:connect(options) use our connect.
