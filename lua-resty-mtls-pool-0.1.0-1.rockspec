@@ -35,6 +35,7 @@ build = {
     ["resty.mtls_pool.identity.messages"] = "dist-lua/resty/mtls_pool/identity/messages.lua",
     ["resty.mtls_pool.identity.object"] = "dist-lua/resty/mtls_pool/identity/object.lua",
     ["resty.mtls_pool.identity.openssl"] = "dist-lua/resty/mtls_pool/identity/openssl.lua",
+    ["resty.mtls_pool.identity.proofs"] = "dist-lua/resty/mtls_pool/identity/proofs.lua",
     ["resty.mtls_pool.include.libcrypto"] = "dist-lua/resty/mtls_pool/include/libcrypto.lua",
     ["resty.mtls_pool.name"] = "dist-lua/resty/mtls_pool/name.lua",
     ["resty.mtls_pool.patch"] = "dist-lua/resty/mtls_pool/patch.lua",

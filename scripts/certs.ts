@@ -1,9 +1,9 @@
 // Test PKI made with the openssl CLI. Idempotent: a stamp file marks a complete set.
 //
-//   ca.crt            "mtls-pool test CA" (root; signs server, alice, bob, carol, intermediate)
+//   ca.crt            "mtls-pool test CA" (root; signs server, alice, bob, carol, erin, intermediate)
 //   intermediate.crt  "mtls-pool test intermediate CA" (signs dave)
 //   other-ca.crt      "other CA" (unrelated root; signs mallory)
-//   <client>.crt/.key/.fp  alice, bob (RSA 2048), carol (EC P-256), dave, mallory
+//   <client>.crt/.key/.fp  alice, bob (RSA 2048), carol (EC P-256), dave, mallory, erin (Ed25519)
 //   dave-chain.crt    dave's leaf + intermediate
 //   server.crt/.key   CN=localhost, SAN DNS:localhost, IP:127.0.0.1, IP:::1
 //   attacker.key      an RSA key that matches no certificate
@@ -18,7 +18,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 
 export const TENANTS = Array.from({ length: 16 }, (_, i) => `tenant${String(i + 1).padStart(2, "0")}`);
-export const CLIENTS = ["alice", "bob", "carol", "dave", "mallory", ...TENANTS];
+export const CLIENTS = ["alice", "bob", "carol", "dave", "mallory", "erin", ...TENANTS];
 
 const DAYS = "20000";
 const run = promisify(execFile);
@@ -70,6 +70,7 @@ export async function makeCerts(dir: string): Promise<string> {
   await Promise.all([
     ...rsaKeys.map((name) => genKey(name, rsa)),
     ...["carol", ...TENANTS].map((name) => genKey(name, ec)),
+    genKey("erin", ["-algorithm", "ED25519"]),
   ]);
   const selfSigned = (name: string, cn: string): void => {
     openssl(["req", "-config", cnf, "-x509", "-new", "-key", f(`${name}.key`), "-subj", `/CN=${cn}`,
@@ -88,6 +89,7 @@ export async function makeCerts(dir: string): Promise<string> {
   signed("alice", "alice", "ca", "client");
   signed("bob", "bob", "ca", "client");
   signed("carol", "carol", "ca", "client");
+  signed("erin", "erin", "ca", "client");
   signed("dave", "dave", "intermediate", "client");
   signed("mallory", "mallory", "other-ca", "client");
   for (const tenant of TENANTS) signed(tenant, tenant, "ca", "client");

@@ -29,9 +29,13 @@ local function digest_provider_specs(provider)
       assert.equal(provider, mtls_pool.provider())
     end)
 
-    it("equals `openssl x509 -fingerprint -sha256` of the same file, RSA and EC", function()
-      assert.equal("sha256:" .. helpers.fingerprint("alice"), identity(cert("alice"), key("alice")))
-      assert.equal("sha256:" .. helpers.fingerprint("carol"), identity(cert("carol"), key("carol")))
+    it("equals `openssl x509 -fingerprint -sha256` of the same file, RSA, EC and Ed25519", function()
+      for _, name in ipairs({ "alice", "carol", "erin" }) do
+        -- twice: a proof, then new objects of the proven pair
+        for _ = 1, 2 do
+          assert.equal("sha256:" .. helpers.fingerprint(name), identity(cert(name), key(name)))
+        end
+      end
     end)
 
     it("tells alice from bob", function()

@@ -223,6 +223,12 @@ describe("a forged key: the victim's public key with another private key", funct
         local id, err = mtls_pool.client_identity(client(name).cert, forged(name))
         assert.is_nil(id, provider .. " gave " .. name .. "'s forged key an identity")
         assert.equal("private key does not match ssl_client_cert", err)
+        -- once the victim's own pair is proven (new objects each, as when PEM is parsed per
+        -- request), the forged key must not pass for it
+        assert.is_string((mtls_pool.client_identity(helpers.cert(name), helpers.key(name))))
+        id, err = mtls_pool.client_identity(helpers.cert(name), forged(name))
+        assert.is_nil(id, provider .. " gave " .. name .. "'s forged key an identity after a proof")
+        assert.equal("private key does not match ssl_client_cert", err)
       end
     end)
   end

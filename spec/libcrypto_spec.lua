@@ -11,10 +11,10 @@ local function ours_or_openssl(name)
   return name:find("^resty%.mtls_pool") or name:find("^resty%.openssl")
 end
 
--- Loads resty.mtls_pool afresh, with MISSING added to the list and lua-resty-openssl hidden
--- (so that `auto` has to go past the FFI provider); returns the module and a function that puts
--- the worker's modules back.
-local function load_with_missing_function()
+-- Loads resty.mtls_pool afresh, with MISSING added to `list` (DECLARATIONS unless given) and
+-- lua-resty-openssl hidden (so that `auto` has to go past the FFI provider); returns the module
+-- and a function that puts the worker's modules back.
+local function load_with_missing_function(list)
   local saved = {}
   for name, module in pairs(package.loaded) do
     if ours_or_openssl(name) then
@@ -29,7 +29,7 @@ local function load_with_missing_function()
     error("module '" .. OPENSSL_ENTRY .. "' not found: hidden by libcrypto_spec")
   end
 
-  local declarations = require("resty.mtls_pool.include.libcrypto").DECLARATIONS
+  local declarations = require("resty.mtls_pool.include.libcrypto")[list or "DECLARATIONS"]
   declarations[MISSING] = "int " .. MISSING .. "(void);"
   local mtls_pool = require "resty.mtls_pool"
 
@@ -88,6 +88,30 @@ describe("the libcrypto function list", function()
       assert.is_nil(name)
       assert.equal("cannot bound the pool name: libcrypto function " .. MISSING
                    .. " not found in this nginx process", err)
+    end)
+  end)
+
+  describe("with an OpenSSL 3.0 function for reading key secrets missing (as on OpenSSL 1.1.1)", function()
+    local mtls_pool, restore
+
+    before_each(function()
+      mtls_pool, restore = load_with_missing_function("SECRET_DECLARATIONS")
+    end)
+
+    after_each(function()
+      restore()
+    end)
+
+    it("keeps the ffi provider, proving every new key object by a signature", function()
+      assert(mtls_pool.configure({ provider = "ffi" }))
+      local forged = assert(require("ngx.ssl").parse_pem_priv_key(helpers.pem("forged-alice.key")))
+      for _ = 1, 2 do
+        assert.equal("sha256:" .. helpers.fingerprint("alice"),
+                     (mtls_pool.client_identity(helpers.cert("alice"), helpers.key("alice"))))
+        local id, err = mtls_pool.client_identity(helpers.cert("alice"), forged)
+        assert.is_nil(id)
+        assert.equal("private key does not match ssl_client_cert", err)
+      end
     end)
   end)
 end)

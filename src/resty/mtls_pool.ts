@@ -15,7 +15,9 @@
  *                 connection; every refusal closes the socket
  *   target        resolve(): the options checked, lua-resty-http's defaults applied, no_proxy
  *   identity      client_identity(): checks the cert/key pair, picks a provider (identity/openssl,
- *                 identity/ffi, identity/object), caches the identity per cert/key object
+ *                 identity/ffi, identity/object), caches the identity per cert/key object;
+ *                 identity/proofs remembers each proven pair by its leaf and key secret, so that
+ *                 new objects of that pair skip the signature
  *   name          name_for() / pool_name(): the pool name of a target and identity (inside the
  *                 caller's options.pool, when given), cached
  *   sessions      which pool each TLS session was made in: a session resumes only there

@@ -14,6 +14,8 @@ declare module "ffi" {
   export function string(ptr: CData, len?: number): string;
   export function cast(ct: CType | string, value: CData): CData;
   export function gc(value: CData, finalizer: ((this: void, value: CData) => void) | undefined): CData;
+  /** Fills `len` bytes at `dst` with the byte `c` (default 0). */
+  export function fill(dst: CData, len: number, c?: number): void;
   export function sizeof(ct: CType | string): number;
   export function istype(ct: CType | string, value: unknown): boolean;
 

@@ -1,11 +1,14 @@
 --- SHA-256, HMAC-SHA-256 and random bytes over the libcrypto nginx already links, through FFI.
 -- Declares the functions listed in resty.mtls_pool.include.libcrypto and says, through
--- unavailable(), whether this process has every one of them: when it does not, sha256_hex,
--- hmac_sha256_hex and random32 return nil, err, and clear_errors does nothing.
+-- unavailable(), whether this process has every one of them: when it does not, sha256,
+-- sha256_hex, hmac_sha256_hex and random32 return nil, err, and clear_errors does nothing.
+-- secrets_unavailable() says the same of the optional OpenSSL 3.0 functions that
+-- resty.mtls_pool.identity.proofs calls.
 local _M = {}
 local ffi = require("ffi")
 local libcrypto_module = require("resty.mtls_pool.include.libcrypto")
 local DECLARATIONS = libcrypto_module.DECLARATIONS
+local SECRET_DECLARATIONS = libcrypto_module.SECRET_DECLARATIONS
 
 local ffi_string = ffi.string
 local byte = string.byte
@@ -22,41 +25,66 @@ local HEX_FORMAT = rep("%02x", SHA256_LENGTH)
 -- return `void *`, which its own type checks refuse), or theirs on us. A module loaded twice
 -- declares again: that cdef fails, harmlessly.
 local PREFIX = "mtls_pool_"
-for name, declaration in pairs(DECLARATIONS) do
-    local own = gsub(declaration, name .. "%(", PREFIX .. name .. "(", 1)
-    pcall(ffi.cdef, sub(own, 1, -2) .. ' asm("' .. name .. '");')
+
+local function declare(list)
+    for name, declaration in pairs(list) do
+        local own = gsub(declaration, name .. "%(", PREFIX .. name .. "(", 1)
+        pcall(ffi.cdef, sub(own, 1, -2) .. ' asm("' .. name .. '");')
+    end
 end
+
+declare(DECLARATIONS)
+declare(SECRET_DECLARATIONS)
 local resolved = {}
 
 --- The functions of DECLARATIONS by their C names, once unavailable() has resolved them all.
 local C = resolved
 
+--- The functions of SECRET_DECLARATIONS, once secrets_unavailable() has resolved them all.
+local S = resolved
+
 local function lookup(name)
     return ffi.C[PREFIX .. name]
 end
 
--- nil: not checked yet; false: every function resolved; a string: why libcrypto is unusable.
+--- Resolves every function of `list` into `resolved`: false, or why one is missing.
+local function resolve(list)
+    for name in pairs(list) do
+        local found, fn = pcall(lookup, name)
+        if not found then
+            return "libcrypto function " .. name .. " not found in this nginx process"
+        end
+        resolved[name] = fn
+    end
+    return false
+end
+
+-- nil: not checked yet; false: every function resolved; a string: why they are unusable.
 local problem
+local secrets_problem
 
 --- Why the libcrypto functions cannot be called in this process, or nil when they can.
 -- Resolves every declared function once, on first call: a missing one makes the FFI paths
 -- unavailable (and `auto` choose another identity provider) instead of raising when called.
 local function unavailable()
     if problem == nil then
-        problem = false
-        for name in pairs(DECLARATIONS) do
-            local found, fn = pcall(lookup, name)
-            if not found then
-                problem = "libcrypto function " .. name .. " not found in this nginx process"
-                break
-            end
-            resolved[name] = fn
-        end
+        problem = resolve(DECLARATIONS)
     end
     if problem == false then
         return nil
     end
     return problem
+end
+
+--- As unavailable(), for the OpenSSL 3.0 functions of SECRET_DECLARATIONS (and the others).
+local function secrets_unavailable()
+    if secrets_problem == nil then
+        secrets_problem = unavailable() or resolve(SECRET_DECLARATIONS)
+    end
+    if secrets_problem == false then
+        return nil
+    end
+    return secrets_problem
 end
 
 -- Output buffers shared by every call: nothing here yields, so one per worker is enough.
@@ -80,17 +108,26 @@ local function hex32(binary)
     return format(HEX_FORMAT, byte(binary, 1, SHA256_LENGTH))
 end
 
---- Lowercase hex SHA-256 of `data`.
-local function sha256_hex(data)
+--- Binary SHA-256 of the first `length` bytes of `data` (a string or a buffer).
+local function sha256(data, length)
     local evp_md, err = md()
     if evp_md == nil then
         return nil, err
     end
-    if C.EVP_Digest(data, #data, md_buffer, nil, evp_md, nil) ~= 1 then
+    if C.EVP_Digest(data, length, md_buffer, nil, evp_md, nil) ~= 1 then
         C.ERR_clear_error()
         return nil, "EVP_Digest() failed"
     end
-    return hex32(ffi_string(md_buffer, SHA256_LENGTH)), nil
+    return ffi_string(md_buffer, SHA256_LENGTH), nil
+end
+
+--- Lowercase hex SHA-256 of `data`.
+local function sha256_hex(data)
+    local digest, err = sha256(data, #data)
+    if digest == nil then
+        return nil, err
+    end
+    return hex32(digest), nil
 end
 
 --- Lowercase hex HMAC-SHA-256 of `data` under `key`.
@@ -128,8 +165,11 @@ local function clear_errors()
 end
 
 _M.libcrypto = C
+_M.libcrypto_secrets = S
 _M.unavailable = unavailable
+_M.secrets_unavailable = secrets_unavailable
 _M.hex32 = hex32
+_M.sha256 = sha256
 _M.sha256_hex = sha256_hex
 _M.hmac_sha256_hex = hmac_sha256_hex
 _M.random32 = random32

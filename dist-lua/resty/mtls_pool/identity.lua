@@ -7,6 +7,8 @@ local weak_keys = bounded.weak_keys
 local ffi_provider = require("resty.mtls_pool.identity.ffi")
 local object_provider = require("resty.mtls_pool.identity.object")
 local openssl_provider = require("resty.mtls_pool.identity.openssl")
+local proofs = require("resty.mtls_pool.identity.proofs")
+local forget_proofs = proofs.forget_proofs
 
 local ngx_log = ngx.log
 local DEBUG = ngx.DEBUG
@@ -191,6 +193,7 @@ local function configure(options)
     notice = nil
     -- Identities from different providers differ: start afresh.
     cache = new_cache()
+    forget_proofs()
     return true, nil
 end
 

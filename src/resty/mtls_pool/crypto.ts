@@ -1,12 +1,13 @@
 /**
  * SHA-256, HMAC-SHA-256 and random bytes over the libcrypto nginx already links, through FFI.
  * Declares the functions listed in resty.mtls_pool.include.libcrypto and says, through
- * unavailable(), whether this process has every one of them: when it does not, sha256_hex,
- * hmac_sha256_hex and random32 return nil, err, and clear_errors does nothing.
+ * unavailable(), whether this process has every one of them: when it does not, sha256,
+ * sha256_hex, hmac_sha256_hex and random32 return nil, err, and clear_errors does nothing.
+ * secrets_unavailable() says the same of the optional OpenSSL 3.0 functions that
+ * resty.mtls_pool.identity.proofs calls.
  */
 import * as ffi from "ffi";
-import { DECLARATIONS, Libcrypto } from "./include/libcrypto";
-
+import { DECLARATIONS, Libcrypto, LibcryptoSecrets, SECRET_DECLARATIONS } from "./include/libcrypto";
 
 const ffi_string = ffi.string;
 const byte = string.byte;
@@ -24,21 +25,42 @@ const HEX_FORMAT = rep("%02x", SHA256_LENGTH);
 // return `void *`, which its own type checks refuse), or theirs on us. A module loaded twice
 // declares again: that cdef fails, harmlessly.
 const PREFIX = "mtls_pool_";
-for (const [name, declaration] of pairs(DECLARATIONS)) {
-  const [own] = gsub(declaration, name + "%(", PREFIX + name + "(", 1);
-  pcall(ffi.cdef, sub(own, 1, -2) + ' asm("' + name + '");');
+
+function declare(list: Record<string, string>): void {
+  for (const [name, declaration] of pairs(list)) {
+    const [own] = gsub(declaration, name + "%(", PREFIX + name + "(", 1);
+    pcall(ffi.cdef, sub(own, 1, -2) + ' asm("' + name + '");');
+  }
 }
+
+declare(DECLARATIONS);
+declare(SECRET_DECLARATIONS);
 
 const resolved = new LuaTable<string, unknown>();
 /** The functions of DECLARATIONS by their C names, once unavailable() has resolved them all. */
 const C = resolved as unknown as Libcrypto;
+/** The functions of SECRET_DECLARATIONS, once secrets_unavailable() has resolved them all. */
+const S = resolved as unknown as LibcryptoSecrets;
 
 function lookup(this: void, name: string): unknown {
   return (ffi.C as LuaTable<string, unknown>).get(PREFIX + name);
 }
 
-// nil: not checked yet; false: every function resolved; a string: why libcrypto is unusable.
+/** Resolves every function of `list` into `resolved`: false, or why one is missing. */
+function resolve(list: Record<string, string>): string | false {
+  for (const [name] of pairs(list)) {
+    const [found, fn] = pcall(lookup, name);
+    if (!found) {
+      return "libcrypto function " + name + " not found in this nginx process";
+    }
+    resolved.set(name, fn);
+  }
+  return false;
+}
+
+// nil: not checked yet; false: every function resolved; a string: why they are unusable.
 let problem: string | false | undefined;
+let secrets_problem: string | false | undefined;
 
 /**
  * Why the libcrypto functions cannot be called in this process, or nil when they can.
@@ -47,20 +69,23 @@ let problem: string | false | undefined;
  */
 function unavailable(): string | undefined {
   if (problem === undefined) {
-    problem = false;
-    for (const [name] of pairs(DECLARATIONS)) {
-      const [found, fn] = pcall(lookup, name);
-      if (!found) {
-        problem = "libcrypto function " + name + " not found in this nginx process";
-        break;
-      }
-      resolved.set(name, fn);
-    }
+    problem = resolve(DECLARATIONS);
   }
   if (problem === false) {
     return undefined;
   }
   return problem;
+}
+
+/** As unavailable(), for the OpenSSL 3.0 functions of SECRET_DECLARATIONS (and the others). */
+function secrets_unavailable(): string | undefined {
+  if (secrets_problem === undefined) {
+    secrets_problem = unavailable() ?? resolve(SECRET_DECLARATIONS);
+  }
+  if (secrets_problem === false) {
+    return undefined;
+  }
+  return secrets_problem;
 }
 
 // Output buffers shared by every call: nothing here yields, so one per worker is enough.
@@ -85,17 +110,26 @@ function hex32(binary: string): string {
   return format(HEX_FORMAT, ...byte(binary, 1, SHA256_LENGTH));
 }
 
-/** Lowercase hex SHA-256 of `data`. */
-function sha256_hex(data: string): LuaMultiReturn<[string, undefined] | [undefined, string]> {
+/** Binary SHA-256 of the first `length` bytes of `data` (a string or a buffer). */
+function sha256(data: string | CData, length: number): LuaMultiReturn<[string, undefined] | [undefined, string]> {
   const [evp_md, err] = md();
   if (evp_md === undefined) {
     return $multi(undefined, err);
   }
-  if (C.EVP_Digest(data, data.length, md_buffer, undefined, evp_md, undefined) !== 1) {
+  if (C.EVP_Digest(data, length, md_buffer, undefined, evp_md, undefined) !== 1) {
     C.ERR_clear_error();
     return $multi(undefined, "EVP_Digest() failed");
   }
-  return $multi(hex32(ffi_string(md_buffer, SHA256_LENGTH)), undefined);
+  return $multi(ffi_string(md_buffer, SHA256_LENGTH), undefined);
+}
+
+/** Lowercase hex SHA-256 of `data`. */
+function sha256_hex(data: string): LuaMultiReturn<[string, undefined] | [undefined, string]> {
+  const [digest, err] = sha256(data, data.length);
+  if (digest === undefined) {
+    return $multi(undefined, err);
+  }
+  return $multi(hex32(digest), undefined);
 }
 
 /** Lowercase hex HMAC-SHA-256 of `data` under `key`. */
@@ -134,4 +168,4 @@ function clear_errors(): void {
   }
 }
 
-export { C as libcrypto, unavailable, hex32, sha256_hex, hmac_sha256_hex, random32, clear_errors };
+export { C as libcrypto, S as libcrypto_secrets, unavailable, secrets_unavailable, hex32, sha256, sha256_hex, hmac_sha256_hex, random32, clear_errors };

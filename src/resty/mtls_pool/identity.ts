@@ -7,6 +7,7 @@ import { weak_keys } from "./bounded";
 import * as ffi_provider from "./identity/ffi";
 import * as object_provider from "./identity/object";
 import * as openssl_provider from "./identity/openssl";
+import { forget_proofs } from "./identity/proofs";
 
 const ngx_log = ngx.log;
 const DEBUG = ngx.DEBUG;
@@ -196,6 +197,7 @@ function configure(options: ConfigureOptions): LuaMultiReturn<[true, undefined] 
   notice = undefined;
   // Identities from different providers differ: start afresh.
   cache = new_cache();
+  forget_proofs();
   return $multi(true, undefined);
 }
 

@@ -1,5 +1,6 @@
 --- Identity provider over the libcrypto nginx already links (no extra dependency):
--- SHA-256 of the leaf certificate's DER, after proving the caller holds the private key.
+-- SHA-256 of the leaf certificate's DER, after proving the caller holds the private key (once
+-- per pair and worker where the key's secret can be read: resty.mtls_pool.identity.proofs).
 local _M = {}
 local ffi = require("ffi")
 local crypto = require("resty.mtls_pool.crypto")
@@ -10,6 +11,8 @@ local messages = require("resty.mtls_pool.identity.messages")
 local CHALLENGE = messages.CHALLENGE
 local EMPTY_CHAIN = messages.EMPTY_CHAIN
 local KEY_MISMATCH = messages.KEY_MISMATCH
+local proofs = require("resty.mtls_pool.identity.proofs")
+local prove = proofs.prove
 
 local ffi_string = ffi.string
 local md_buffer = ffi.new("unsigned char[?]", 64)
@@ -71,15 +74,11 @@ local function signs_for(md, key, leaf)
     return C.EVP_DigestVerify(verify_ctx, signature, length, CHALLENGE, #CHALLENGE) == 1
 end
 
---- An error when the caller cannot prove that `key` is the private key of the chain's leaf, else
--- nil. X509_check_private_key alone compares public keys, and a key object can hold the victim's
+--- An error unless the caller proves that `key` is the private key of `leaf`, else nil.
+-- X509_check_private_key alone compares public keys, and a key object can hold the victim's
 -- public key next to private numbers of the attacker's (a forged PEM parses): so the key must
--- also sign, and the certificate verify. Also used by the object provider.
-local function check_possession(cert, key)
-    local leaf = leaf_of(cert)
-    if leaf == nil then
-        return EMPTY_CHAIN
-    end
+-- also sign, and the certificate verify.
+local function check_possession(leaf, key)
     -- SHA-256 for RSA and EC keys; keys that take no digest (Ed25519, Ed448) refuse it.
     local proven = C.X509_check_private_key(leaf, key) == 1
         and (signs_for(C.EVP_sha256(), key, leaf) or signs_for(nil, key, leaf))
@@ -94,22 +93,36 @@ local function check_possession(cert, key)
     return ____proven_0
 end
 
-local function identity(cert, key)
-    local err = check_possession(cert, key)
-    if err ~= nil then
-        return nil, err
-    end
+--- The binary SHA-256 of the chain's leaf once the caller has proven it holds that certificate's
+-- private key (or nil, err). Also used by the object provider.
+local function proven_digest(cert, key)
     local leaf = leaf_of(cert)
+    if leaf == nil then
+        return nil, EMPTY_CHAIN
+    end
     if C.X509_digest(leaf, C.EVP_sha256(), md_buffer, length_buffer) ~= 1 then
         C.ERR_clear_error()
         return nil, "X509_digest() failed"
     end
-    return "sha256:" .. hex32(ffi_string(md_buffer, 32)), nil
+    local digest = ffi_string(md_buffer, 32)
+    local err = prove(digest, leaf, key, check_possession)
+    if err ~= nil then
+        return nil, err
+    end
+    return digest, nil
+end
+
+local function identity(cert, key)
+    local digest, err = proven_digest(cert, key)
+    if digest == nil then
+        return nil, err
+    end
+    return "sha256:" .. hex32(digest), nil
 end
 
 _M.name = "ffi"
 _M.load = load
-_M.check_possession = check_possession
+_M.proven_digest = proven_digest
 _M.identity = identity
 
 return _M

@@ -6,7 +6,7 @@ local _M = {}
 local crypto = require("resty.mtls_pool.crypto")
 local unavailable = crypto.unavailable
 local ffi_module = require("resty.mtls_pool.identity.ffi")
-local check_possession = ffi_module.check_possession
+local proven_digest = ffi_module.proven_digest
 
 local last_token = 0
 
@@ -17,7 +17,7 @@ end
 local function identity(cert, key)
     -- With libcrypto at hand, refuse a mismatched key now; without it the handshake refuses it.
     if unavailable() == nil then
-        local err = check_possession(cert, key)
+        local _, err = proven_digest(cert, key)
         if err ~= nil then
             return nil, err
         end

@@ -1,6 +1,7 @@
 --- Identity provider over lua-resty-openssl (optional dependency, required lazily): SHA-256 of
 -- the leaf certificate's DER, after proving the caller holds the private key (the key signs,
--- the certificate's public key verifies). lua-resty-openssl picks the OpenSSL API of the
+-- the certificate's public key verifies; once per pair and worker where the key's secret can be
+-- read: resty.mtls_pool.identity.proofs). lua-resty-openssl picks the OpenSSL API of the
 -- running version (EVP_MD_fetch or EVP_get_digestbyname, key types).
 -- Reads the chain with OPENSSL_sk_num/value, not `#chain` (which needs LUAJIT_ENABLE_LUA52COMPAT)
 -- nor chain:index() (which copies the certificate with X509_dup: ~120 µs).
@@ -12,6 +13,8 @@ local messages = require("resty.mtls_pool.identity.messages")
 local CHALLENGE = messages.CHALLENGE
 local EMPTY_CHAIN = messages.EMPTY_CHAIN
 local KEY_MISMATCH = messages.KEY_MISMATCH
+local proofs = require("resty.mtls_pool.identity.proofs")
+local prove = proofs.prove
 
 local cast = ffi.cast
 local gc = ffi.gc
@@ -57,6 +60,24 @@ local function signs_for(key, public_key, md)
     return verified == true
 end
 
+--- KEY_MISMATCH unless `key` signs so that the leaf's public key verifies, else nil.
+local function check_possession(leaf, key)
+    local pkey, pkey_err = pkey_lib.new(cast("EVP_PKEY*", key))
+    if pkey == nil then
+        return "bad ssl_client_priv_key: " .. tostring(pkey_err)
+    end
+    -- pkey.new() took ownership of the caller's key; give it back.
+    gc(pkey.ctx, nil)
+    local public_key = leaf:get_pubkey()
+    -- SHA-256 for RSA and EC keys; keys that take no digest (Ed25519, Ed448) refuse it.
+    if public_key == nil
+        or not (signs_for(pkey, public_key, "sha256") or signs_for(pkey, public_key, nil)) then
+        C.ERR_clear_error()
+        return KEY_MISMATCH
+    end
+    return nil
+end
+
 local function identity(cert, key)
     local libcrypto = C
     local stack = cast("OPENSSL_STACK*", cert)
@@ -70,22 +91,13 @@ local function identity(cert, key)
     if leaf == nil then
         return nil, "bad ssl_client_cert: " .. tostring(leaf_err)
     end
-    local pkey, pkey_err = pkey_lib.new(cast("EVP_PKEY*", key))
-    if pkey == nil then
-        return nil, "bad ssl_client_priv_key: " .. tostring(pkey_err)
-    end
-    -- pkey.new() took ownership of the caller's key; give it back.
-    gc(pkey.ctx, nil)
-    local public_key = leaf:get_pubkey()
-    -- SHA-256 for RSA and EC keys; keys that take no digest (Ed25519, Ed448) refuse it.
-    if public_key == nil
-        or not (signs_for(pkey, public_key, "sha256") or signs_for(pkey, public_key, nil)) then
-        libcrypto.ERR_clear_error()
-        return nil, KEY_MISMATCH
-    end
     local digest, digest_err = leaf:digest("sha256")
     if digest == nil then
         return nil, "failed to digest ssl_client_cert: " .. tostring(digest_err)
+    end
+    local err = prove(digest, leaf, key, check_possession)
+    if err ~= nil then
+        return nil, err
     end
     return "sha256:" .. hex32(digest), nil
 end

@@ -35,4 +35,17 @@ _M.DECLARATIONS = {
     RAND_bytes = "int RAND_bytes(unsigned char *buf, int num);"
 }
 
+--- Functions OpenSSL 3.0 added, for reading a private key's secret (resty.mtls_pool.identity.proofs).
+-- Optional: without them (OpenSSL 1.1.1) nothing else changes, and every new key object is proven
+-- by a signature.
+_M.SECRET_DECLARATIONS = {
+    EVP_PKEY_get_base_id = "int EVP_PKEY_get_base_id(const void *pkey);",
+    EVP_PKEY_get_bn_param = "int EVP_PKEY_get_bn_param(const void *pkey, const char *name, void **bn);",
+    EVP_PKEY_get_raw_private_key = "int EVP_PKEY_get_raw_private_key(const void *pkey, unsigned char *priv, "
+        .. "size_t *len);",
+    BN_num_bits = "int BN_num_bits(const void *bn);",
+    BN_bn2bin = "int BN_bn2bin(const void *bn, unsigned char *to);",
+    BN_clear_free = "void BN_clear_free(void *bn);"
+}
+
 return _M

@@ -1,10 +1,12 @@
 /**
  * Identity provider over the libcrypto nginx already links (no extra dependency):
- * SHA-256 of the leaf certificate's DER, after proving the caller holds the private key.
+ * SHA-256 of the leaf certificate's DER, after proving the caller holds the private key (once
+ * per pair and worker where the key's secret can be read: resty.mtls_pool.identity.proofs).
  */
 import * as ffi from "ffi";
 import { hex32, libcrypto as C, unavailable } from "../crypto";
 import { CHALLENGE, EMPTY_CHAIN, KEY_MISMATCH } from "./messages";
+import { prove } from "./proofs";
 
 const ffi_string = ffi.string;
 
@@ -73,16 +75,12 @@ function signs_for(md: CData | undefined, key: PrivateKey, leaf: CData): boolean
 }
 
 /**
- * An error when the caller cannot prove that `key` is the private key of the chain's leaf, else
- * nil. X509_check_private_key alone compares public keys, and a key object can hold the victim's
+ * An error unless the caller proves that `key` is the private key of `leaf`, else nil.
+ * X509_check_private_key alone compares public keys, and a key object can hold the victim's
  * public key next to private numbers of the attacker's (a forged PEM parses): so the key must
- * also sign, and the certificate verify. Also used by the object provider.
+ * also sign, and the certificate verify.
  */
-function check_possession(cert: CertChain, key: PrivateKey): string | undefined {
-  const leaf = leaf_of(cert);
-  if (leaf === undefined) {
-    return EMPTY_CHAIN;
-  }
+function check_possession(leaf: CData, key: PrivateKey): string | undefined {
   // SHA-256 for RSA and EC keys; keys that take no digest (Ed25519, Ed448) refuse it.
   const proven =
     C.X509_check_private_key(leaf, key) === 1 &&
@@ -92,19 +90,35 @@ function check_possession(cert: CertChain, key: PrivateKey): string | undefined 
   return proven ? undefined : KEY_MISMATCH;
 }
 
-function identity(cert: CertChain, key: PrivateKey): LuaMultiReturn<[string, undefined] | [undefined, string]> {
-  const err = check_possession(cert, key);
-  if (err !== undefined) {
-    return $multi(undefined, err);
+/**
+ * The binary SHA-256 of the chain's leaf once the caller has proven it holds that certificate's
+ * private key (or nil, err). Also used by the object provider.
+ */
+function proven_digest(cert: CertChain, key: PrivateKey): LuaMultiReturn<[string, undefined] | [undefined, string]> {
+  const leaf = leaf_of(cert);
+  if (leaf === undefined) {
+    return $multi(undefined, EMPTY_CHAIN);
   }
-  const leaf = leaf_of(cert) as CData;
   if (C.X509_digest(leaf, C.EVP_sha256(), md_buffer, length_buffer) !== 1) {
     C.ERR_clear_error();
     return $multi(undefined, "X509_digest() failed");
   }
-  return $multi("sha256:" + hex32(ffi_string(md_buffer, 32)), undefined);
+  const digest = ffi_string(md_buffer, 32);
+  const err = prove(digest, leaf, key, check_possession);
+  if (err !== undefined) {
+    return $multi(undefined, err);
+  }
+  return $multi(digest, undefined);
+}
+
+function identity(cert: CertChain, key: PrivateKey): LuaMultiReturn<[string, undefined] | [undefined, string]> {
+  const [digest, err] = proven_digest(cert, key);
+  if (digest === undefined) {
+    return $multi(undefined, err);
+  }
+  return $multi("sha256:" + hex32(digest), undefined);
 }
 
 export const name = "ffi";
 
-export { load, check_possession, identity };
+export { load, proven_digest, identity };

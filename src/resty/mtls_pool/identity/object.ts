@@ -5,7 +5,7 @@
  * pair.
  */
 import { unavailable } from "../crypto";
-import { check_possession } from "./ffi";
+import { proven_digest } from "./ffi";
 
 let last_token = 0;
 
@@ -16,7 +16,7 @@ function load(): string | undefined {
 function identity(cert: CertChain, key: PrivateKey): LuaMultiReturn<[string, undefined] | [undefined, string]> {
   // With libcrypto at hand, refuse a mismatched key now; without it the handshake refuses it.
   if (unavailable() === undefined) {
-    const err = check_possession(cert, key);
+    const [, err] = proven_digest(cert, key);
     if (err !== undefined) {
       return $multi(undefined, err);
     }

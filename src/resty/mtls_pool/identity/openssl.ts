@@ -1,7 +1,8 @@
 /**
  * Identity provider over lua-resty-openssl (optional dependency, required lazily): SHA-256 of
  * the leaf certificate's DER, after proving the caller holds the private key (the key signs,
- * the certificate's public key verifies). lua-resty-openssl picks the OpenSSL API of the
+ * the certificate's public key verifies; once per pair and worker where the key's secret can be
+ * read: resty.mtls_pool.identity.proofs). lua-resty-openssl picks the OpenSSL API of the
  * running version (EVP_MD_fetch or EVP_get_digestbyname, key types).
  * Reads the chain with OPENSSL_sk_num/value, not `#chain` (which needs LUAJIT_ENABLE_LUA52COMPAT)
  * nor chain:index() (which copies the certificate with X509_dup: ~120 µs).
@@ -9,6 +10,7 @@
 import * as ffi from "ffi";
 import { hex32 } from "../crypto";
 import { CHALLENGE, EMPTY_CHAIN, KEY_MISMATCH } from "./messages";
+import { prove } from "./proofs";
 
 const cast = ffi.cast;
 const gc = ffi.gc;
@@ -54,6 +56,23 @@ function signs_for(key: OpensslPkey, public_key: OpensslPkey, md: string | undef
   return verified === true;
 }
 
+/** KEY_MISMATCH unless `key` signs so that the leaf's public key verifies, else nil. */
+function check_possession(leaf: OpensslX509, key: PrivateKey): string | undefined {
+  const [pkey, pkey_err] = (pkey_lib as OpensslPkeyModule).new(cast("EVP_PKEY*", key));
+  if (pkey === undefined) {
+    return "bad ssl_client_priv_key: " + tostring(pkey_err);
+  }
+  // pkey.new() took ownership of the caller's key; give it back.
+  gc(pkey.ctx, undefined);
+  const public_key = leaf.get_pubkey();
+  // SHA-256 for RSA and EC keys; keys that take no digest (Ed25519, Ed448) refuse it.
+  if (public_key === undefined || !(signs_for(pkey, public_key, "sha256") || signs_for(pkey, public_key, undefined))) {
+    (C as OpensslC).ERR_clear_error();
+    return KEY_MISMATCH;
+  }
+  return undefined;
+}
+
 function identity(cert: CertChain, key: PrivateKey): LuaMultiReturn<[string, undefined] | [undefined, string]> {
   const libcrypto = C as OpensslC;
   const stack = cast("OPENSSL_STACK*", cert);
@@ -67,21 +86,13 @@ function identity(cert: CertChain, key: PrivateKey): LuaMultiReturn<[string, und
   if (leaf === undefined) {
     return $multi(undefined, "bad ssl_client_cert: " + tostring(leaf_err));
   }
-  const [pkey, pkey_err] = (pkey_lib as OpensslPkeyModule).new(cast("EVP_PKEY*", key));
-  if (pkey === undefined) {
-    return $multi(undefined, "bad ssl_client_priv_key: " + tostring(pkey_err));
-  }
-  // pkey.new() took ownership of the caller's key; give it back.
-  gc(pkey.ctx, undefined);
-  const public_key = leaf.get_pubkey();
-  // SHA-256 for RSA and EC keys; keys that take no digest (Ed25519, Ed448) refuse it.
-  if (public_key === undefined || !(signs_for(pkey, public_key, "sha256") || signs_for(pkey, public_key, undefined))) {
-    libcrypto.ERR_clear_error();
-    return $multi(undefined, KEY_MISMATCH);
-  }
   const [digest, digest_err] = leaf.digest("sha256");
   if (digest === undefined) {
     return $multi(undefined, "failed to digest ssl_client_cert: " + tostring(digest_err));
+  }
+  const err = prove(digest, leaf, key, check_possession);
+  if (err !== undefined) {
+    return $multi(undefined, err);
   }
   return $multi("sha256:" + hex32(digest), undefined);
 }

@@ -22,7 +22,7 @@ export const DECLARATIONS = {
   EVP_sha256: "const void *EVP_sha256(void);" as Declaration<() => CData>,
   EVP_Digest: ("int EVP_Digest(const void *data, size_t count, unsigned char *md, unsigned int *size, " +
     "const void *type, void *impl);") as Declaration<
-    (data: string, count: number, md: CData, size: CData | undefined, type: CData, impl: undefined) => number
+    (data: string | CData, count: number, md: CData, size: CData | undefined, type: CData, impl: undefined) => number
   >,
   HMAC: ("unsigned char *HMAC(const void *evp_md, const void *key, int key_len, const unsigned char *d, " +
     "size_t n, unsigned char *md, unsigned int *md_len);") as Declaration<
@@ -55,9 +55,29 @@ export const DECLARATIONS = {
   RAND_bytes: "int RAND_bytes(unsigned char *buf, int num);" as Declaration<(buf: CData, num: number) => number>,
 };
 
-/** ffi.C as seen by our callers: exactly the functions of DECLARATIONS, with their signatures. */
-export type Libcrypto = {
-  [Name in keyof typeof DECLARATIONS]: (typeof DECLARATIONS)[Name] extends Declaration<infer Signature>
-    ? Signature
-    : never;
+/**
+ * Functions OpenSSL 3.0 added, for reading a private key's secret (resty.mtls_pool.identity.proofs).
+ * Optional: without them (OpenSSL 1.1.1) nothing else changes, and every new key object is proven
+ * by a signature.
+ */
+export const SECRET_DECLARATIONS = {
+  EVP_PKEY_get_base_id: "int EVP_PKEY_get_base_id(const void *pkey);" as Declaration<(pkey: CData) => number>,
+  EVP_PKEY_get_bn_param: "int EVP_PKEY_get_bn_param(const void *pkey, const char *name, void **bn);" as Declaration<
+    (pkey: CData, name: string, bn: CData) => number
+  >,
+  EVP_PKEY_get_raw_private_key: ("int EVP_PKEY_get_raw_private_key(const void *pkey, unsigned char *priv, " +
+    "size_t *len);") as Declaration<(pkey: CData, priv: CData, len: CData) => number>,
+  BN_num_bits: "int BN_num_bits(const void *bn);" as Declaration<(bn: CData) => number>,
+  BN_bn2bin: "int BN_bn2bin(const void *bn, unsigned char *to);" as Declaration<(bn: CData, to: CData) => number>,
+  BN_clear_free: "void BN_clear_free(void *bn);" as Declaration<(bn: CData) => void>,
 };
+
+/** The Lua signatures of a list of declarations. */
+type Signatures<List> = {
+  [Name in keyof List]: List[Name] extends Declaration<infer Signature> ? Signature : never;
+};
+
+/** ffi.C as seen by our callers: exactly the functions of DECLARATIONS, with their signatures. */
+export type Libcrypto = Signatures<typeof DECLARATIONS>;
+/** The same for SECRET_DECLARATIONS, callable once crypto's secrets_unavailable() returns nil. */
+export type LibcryptoSecrets = Signatures<typeof SECRET_DECLARATIONS>;
