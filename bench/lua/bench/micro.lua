@@ -1,7 +1,8 @@
 -- In-worker micro-benchmarks of resty.mtls_pool, for bench/run.ts. run() measures everything in
 -- the worker that serves the request and answers "name=value" lines: the runtime versions, then
 -- for each row the nanoseconds per call of each of ROUNDS timed rounds, comma-separated
--- (monotonic clock, GC run before each, certificate parsing kept out of the timed loops). The
+-- (the worker thread's CPU clock, so that time the machine gave to other processes is not
+-- counted; GC run before each, certificate parsing kept out of the timed loops). The
 -- rows run round-robin, every row once per round, so that rows compared with each other (warm
 -- mTLS with plain https, say) are measured seconds apart, under the same load on the machine.
 local ffi = require "ffi"
@@ -26,19 +27,22 @@ pcall(ffi.cdef, "const char *OpenSSL_version(int type);") -- lua-resty-openssl m
 local ROUNDS = 5 -- per worker; bench/run.ts pools the rounds of 3 workers
 local NAME_CALLS = 100000 -- per round, pool_name with a warm identity cache
 local COLD_CALLS = 300 -- per round, pool_name with fresh cert/key objects (parsing them is slow)
+local FIRST_CALLS = 100 -- per round, pool_name with fresh objects of a pair never proven (signature)
 local CONNECT_CALLS = 10000 -- per round, connect + setkeepalive on a pooled connection
 local SHAPE_CALLS = 1000000 -- per round and shape, pool_name at one call site for every shape
 local SHAPE_CONNECTS = 20000 -- per round and shape, connect + setkeepalive at one call site
 local SHAPE_WARMUP_ROUNDS = 2 -- untimed rounds of every shape in turn, before the timed ones
 local PEM_CALLS = 100000 -- per round, load_pem_pair of a known pair
-local CLOCK_MONOTONIC = 1
+-- CPU time of this thread: a round preempted by wrk or another nginx on a 2-core machine would
+-- otherwise count the time it waited (single rounds of the shape rows measured up to +80 %).
+local CLOCK_THREAD_CPUTIME_ID = 3
 
 local _M = {}
 
 local timespec = ffi.new("mtls_bench_timespec")
 
 local function now_ns()
-  C.clock_gettime(CLOCK_MONOTONIC, timespec)
+  C.clock_gettime(CLOCK_THREAD_CPUTIME_ID, timespec)
   return tonumber(timespec.tv_sec) * 1e9 + tonumber(timespec.tv_nsec)
 end
 
@@ -49,23 +53,64 @@ local function check(ok, err)
   return ok
 end
 
--- Times each row once per round, round-robin; returns row name -> { ns per call, by round }.
+-- A fixed workload that touches no code of resty.mtls_pool: timed alongside the shape rows, it
+-- tells a round in which the machine ran this worker slower (every row and the reference slow
+-- down together: frequency, a busy sibling core, steal) from one in which our code did.
+local REFERENCE_CHUNKS = 10 -- a shape row's calls are timed in this many chunks, each after ...
+local REFERENCE_CALLS = 1000000 -- ... this many iterations of the reference loop (~1 ms)
+local reference_items = {}
+for i = 1, 8 do
+  reference_items[i] = { host = "host" .. i .. ".example", port = 443 + i }
+end
+
+local function reference_loop(n)
+  local sum = 0
+  for i = 1, n do
+    local item = reference_items[i % 8 + 1]
+    if item.host then
+      sum = sum + item.port
+    end
+  end
+  return sum
+end
+
+-- Times each row once per round, round-robin; returns row name -> { ns per call, by round }, and
+-- with `reference`, row name -> { ns per reference iteration timed alongside it, by round }.
+-- With `reference` the GC is also stopped while a row runs (after the full collection): a connect
+-- allocates ~0.7 KB (the cosocket objects of this bench and of ngx_lua), and where the
+-- collector's steps fell moved a round by up to ~35 %.
 -- A row: { name, calls = n, body = function(n, input), prepare = function(n) (untimed) }.
-local function measure(rows, rounds)
-  local per_call = {}
+local function measure(rows, rounds, reference)
+  local per_call, per_reference = {}, {}
   for _, row in ipairs(rows) do
-    per_call[row.name] = {}
+    per_call[row.name], per_reference[row.name] = {}, {}
   end
   for round = 1, rounds or ROUNDS do
     for _, row in ipairs(rows) do
       local input = row.prepare and row.prepare(row.calls)
       collectgarbage()
-      local start = now_ns()
-      row.body(row.calls, input)
-      per_call[row.name][round] = (now_ns() - start) / row.calls
+      if reference then
+        collectgarbage("stop")
+        local row_ns, reference_ns = 0, 0
+        for _ = 1, REFERENCE_CHUNKS do
+          local start = now_ns()
+          reference_loop(REFERENCE_CALLS)
+          local middle = now_ns()
+          row.body(row.calls / REFERENCE_CHUNKS, input)
+          local stop = now_ns()
+          reference_ns, row_ns = reference_ns + (middle - start), row_ns + (stop - middle)
+        end
+        per_call[row.name][round] = row_ns / row.calls
+        per_reference[row.name][round] = reference_ns / (REFERENCE_CHUNKS * REFERENCE_CALLS)
+        collectgarbage("restart")
+      else
+        local start = now_ns()
+        row.body(row.calls, input)
+        per_call[row.name][round] = (now_ns() - start) / row.calls
+      end
     end
   end
-  return per_call
+  return per_call, per_reference
 end
 
 -- n fresh { cert, key } objects parsed from the same PEM.
@@ -100,12 +145,27 @@ local function name_loop(options)
   end)
 end
 
--- pool_name with a new cert/key object each call: identity cache misses, so digest + key check.
+-- pool_name with a new cert/key object each call: the identity cache misses, so digest, key
+-- secret and a remembered proof (the pair was proven before, in an earlier call).
 local function cold_loop(options)
   return own_trace(function(n, objects)
     for i = 1, n do
       local pair = objects[i]
       options.ssl_client_cert, options.ssl_client_priv_key = pair[1], pair[2]
+      check(pool_name(options))
+    end
+  end)
+end
+
+-- The same, as the first use of the pair in the worker: configure() forgets every identity and
+-- proof, so each call proves possession with a signature (and includes configure(): ~1 µs).
+local function first_proof_loop(options, provider)
+  return own_trace(function(n, objects)
+    local settings = { provider = provider }
+    for i = 1, n do
+      local pair = objects[i]
+      options.ssl_client_cert, options.ssl_client_priv_key = pair[1], pair[2]
+      check(mtls_pool.configure(settings))
       check(pool_name(options))
     end
   end)
@@ -218,7 +278,8 @@ end
 -- config: { certs = dir, client = name, tls_port = n, mtls_port = n, group = g }. The groups run
 -- in fresh workers (bench/run.ts starts an nginx for each), so that no provider's cold path (whose
 -- traces and aborts may flush or blacklist shared code) slows another's warm rows:
---   "ffi", "object", "openssl": pool_name for https, then mTLS warm and cold with that provider
+--   "ffi", "object", "openssl": pool_name for https, then mTLS warm, cold (new objects of a
+--                  proven pair) and first proof with that provider
 --   "connect": PEM parsing, then connect + setkeepalive on pooled https and mTLS connections
 --   "shapes_plain_first", "shapes_mtls_first": pool_name and connect at one call site for every
 --                  shape, the shapes first run (and so compiled) in that order
@@ -269,17 +330,23 @@ function _M.run(config)
                               body = function(n) shared_connect_loop(n, connects[shape]) end }
         end
       end
-      measure(rows, SHAPE_WARMUP_ROUNDS)
+      measure(rows, SHAPE_WARMUP_ROUNDS, true)
     end)
     -- The claim of one trace per loop, checked: after the warm-up, the timed rounds (every
     -- shape, in turn) must record no new trace and abort none.
-    local per_call, traces, in_library, aborts, first_trace, first_abort = count_traces(function() return measure(rows) end)
+    local per_call, per_reference
+    local _, traces, in_library, aborts, first_trace, first_abort = count_traces(function()
+      per_call, per_reference = measure(rows, ROUNDS, true)
+    end)
     put("traces_warmup", warmup_traces)
     put("traces_timed", traces)
     put("traces_timed_library", in_library)
     put("aborts_timed", aborts)
     put("first_trace", first_trace)
     put("first_abort", first_abort)
+    for _, row in ipairs(rows) do
+      put(row.name .. "_reference", table.concat(per_reference[row.name], ","))
+    end
     report(rows, per_call)
     return
   elseif config.group == "pem" then
@@ -324,6 +391,8 @@ function _M.run(config)
       { name = "name_https", calls = NAME_CALLS, body = name_loop(https) },
       { name = "name_warm", calls = NAME_CALLS, body = name_loop(mtls) },
       { name = "name_cold", calls = COLD_CALLS, body = cold_loop(helpers.merged(mtls)), prepare = fresh },
+      { name = "name_first", calls = FIRST_CALLS, body = first_proof_loop(helpers.merged(mtls), config.group),
+        prepare = fresh },
     }
   end
   report(rows, measure(rows))
