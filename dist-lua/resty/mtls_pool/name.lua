@@ -89,16 +89,18 @@ local function build_name(target, identity, pool)
 end
 
 -- Names already built, with the fields they were built from: a warm name is a comparison of the
--- resolved fields, without building, escaping or interning a string.
--- Without a client certificate: host -> Recent.
-local without_identity = new_bounded(1024)
+-- resolved fields, without building, escaping or interning a string. Each cache holds at most
+-- MAX_NAMES names, then is emptied.
+local MAX_NAMES = 1024
 
--- With one: cert object -> key object -> host -> Recent, weak on the objects (the caller's), at
--- most MAX_PAIR_NAMES names, then emptied. Keyed by the objects, not by their identity, so that a
--- warm name costs neither the identity nor a lookup of it: an mTLS name then costs two table
--- reads more than a plain one, whichever shape a call site met first. Only pairs whose identity
--- was proven get here, under the identity provider in use: a new provider empties it.
-local MAX_PAIR_NAMES = 1024
+-- Without a client certificate.
+local without_identity = new_bounded(MAX_NAMES)
+
+-- With one: cert object -> key object -> Slots, weak on the objects (the caller's). Keyed by the
+-- objects, not by their identity, so that a warm name costs neither the identity nor a lookup of
+-- it: an mTLS name then costs two table reads more than a plain one, whichever shape a call site
+-- met first. Only pairs whose identity was proven get here, under the identity provider in use:
+-- a new provider empties it.
 local by_pair = weak_keys()
 local pair_names = 0
 local pair_generation = identities_generation()
@@ -122,12 +124,58 @@ local function new_recent(target, pool, name)
     }
 end
 
+--- The name kept in `slots` for `target` and `pool`, if it was built from the same fields.
+local function kept_name(slots, target, pool)
+    if slots == nil then
+        return nil
+    end
+    local host = target.host
+    local by_server = slots[host]
+    if by_server == nil then
+        return nil
+    end
+    local server_name = target.server_name
+    local by_pool = by_server[type(server_name) == "string" and server_name or host]
+    if by_pool == nil then
+        return nil
+    end
+    local last = by_pool[pool or target.port or host]
+    if last ~= nil and last.pool == pool and last.scheme == target.scheme
+        and last.port == target.port and last.ssl == target.ssl and last.server_name == server_name
+        and last.verify == target.verify and last.proxy_uri == target.proxy_uri
+        and last.proxy_authorization == target.proxy_authorization then
+        return last.name
+    end
+    return nil
+end
+
+--- Keeps `name` in `slots` for `target` and `pool`; false when a key is too long to keep.
+local function keep_name(slots, target, pool, name)
+    local host = target.host
+    local server_name = target.server_name
+    local server = type(server_name) == "string" and server_name or host
+    local last = pool or target.port or host
+    if not keeps(without_identity, host) or not keeps(without_identity, server)
+        or not keeps(without_identity, last) then
+        return false
+    end
+    local by_server = slots[host]
+    if by_server == nil then
+        by_server = {}
+        slots[host] = by_server
+    end
+    local by_pool = by_server[server]
+    if by_pool == nil then
+        by_pool = {}
+        by_server[server] = by_pool
+    end
+    by_pool[last] = new_recent(target, pool, name)
+    return true
+end
+
 --- Keeps `name` for a (cert, key) pair, a target and a pool.
 local function remember_pair_name(cert, key, target, pool, name)
-    if not keeps(without_identity, target.host) then
-        return
-    end
-    if pair_names >= MAX_PAIR_NAMES then
+    if pair_names >= MAX_NAMES then
         forget_pair_names()
     end
     local by_key = by_pair[cert]
@@ -135,28 +183,25 @@ local function remember_pair_name(cert, key, target, pool, name)
         by_key = weak_keys()
         by_pair[cert] = by_key
     end
-    local by_host = by_key[key]
-    if by_host == nil then
-        by_host = {}
-        by_key[key] = by_host
+    local slots = by_key[key]
+    if slots == nil then
+        slots = {}
+        by_key[key] = slots
     end
-    by_host[target.host] = new_recent(target, pool, name)
-    pair_names = pair_names + 1
+    if keep_name(slots, target, pool, name) then
+        pair_names = pair_names + 1
+    end
 end
 
---- The name kept in `by_host` for `target` and `pool`, if it was built from the same fields.
-local function kept_name(by_host, target, pool)
-    if by_host == nil then
-        return nil
+--- Keeps `name` for a target and a pool, without a client identity.
+local function remember_name(target, pool, name)
+    if without_identity.count >= without_identity.max then
+        without_identity.entries = {}
+        without_identity.count = 0
     end
-    local last = by_host[target.host]
-    if last ~= nil and last.pool == pool and last.scheme == target.scheme
-        and last.port == target.port and last.ssl == target.ssl and last.server_name == target.server_name
-        and last.verify == target.verify and last.proxy_uri == target.proxy_uri
-        and last.proxy_authorization == target.proxy_authorization then
-        return last.name
+    if keep_name(without_identity.entries, target, pool, name) then
+        without_identity.count = without_identity.count + 1
     end
-    return nil
 end
 
 --- The pool name for a resolved target, the caller's ssl_client_cert and ssl_client_priv_key
@@ -199,7 +244,7 @@ local function name_for(target, cert, key, pool)
     if name == nil then
         return nil, nil, err
     end
-    remember(without_identity, target.host, new_recent(target, pool, name))
+    remember_name(target, pool, name)
     return name, false, nil
 end
 

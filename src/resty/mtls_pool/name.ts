@@ -93,18 +93,29 @@ interface Recent {
   name: string;
 }
 
-// Names already built, with the fields they were built from: a warm name is a comparison of the
-// resolved fields, without building, escaping or interning a string.
-// Without a client certificate: host -> Recent.
-const without_identity = new_bounded<string, Recent>(1024);
+/**
+ * Names kept per target: host -> SNI name (the host when there is none) -> caller's pool (the
+ * port when there is none, the host for a unix socket) -> Recent. The keys only choose a slot: a
+ * slot's fields are compared in full before its name is used, so two targets that share a slot
+ * just take turns in it. One host reached under several SNI names, ports or caller pools (virtual
+ * hosts on one address, services on several ports, a pool per tenant) keeps a name for each.
+ */
+type Slots = LuaTable<string, LuaTable<string, LuaTable<string | number, Recent>>>;
 
-// With one: cert object -> key object -> host -> Recent, weak on the objects (the caller's), at
-// most MAX_PAIR_NAMES names, then emptied. Keyed by the objects, not by their identity, so that a
-// warm name costs neither the identity nor a lookup of it: an mTLS name then costs two table
-// reads more than a plain one, whichever shape a call site met first. Only pairs whose identity
-// was proven get here, under the identity provider in use: a new provider empties it.
-const MAX_PAIR_NAMES = 1024;
-let by_pair = weak_keys<CertChain, LuaTable<PrivateKey, LuaTable<string, Recent>>>();
+// Names already built, with the fields they were built from: a warm name is a comparison of the
+// resolved fields, without building, escaping or interning a string. Each cache holds at most
+// MAX_NAMES names, then is emptied.
+const MAX_NAMES = 1024;
+
+// Without a client certificate.
+const without_identity = new_bounded<string, LuaTable<string, LuaTable<string | number, Recent>>>(MAX_NAMES);
+
+// With one: cert object -> key object -> Slots, weak on the objects (the caller's). Keyed by the
+// objects, not by their identity, so that a warm name costs neither the identity nor a lookup of
+// it: an mTLS name then costs two table reads more than a plain one, whichever shape a call site
+// met first. Only pairs whose identity was proven get here, under the identity provider in use:
+// a new provider empties it.
+let by_pair = weak_keys<CertChain, LuaTable<PrivateKey, Slots>>();
 let pair_names = 0;
 let pair_generation = identities_generation();
 
@@ -127,41 +138,29 @@ function new_recent(target: Target, pool: string | undefined, name: string): Rec
   };
 }
 
-/** Keeps `name` for a (cert, key) pair, a target and a pool. */
-function remember_pair_name(cert: CertChain, key: PrivateKey, target: Target, pool: string | undefined, name: string): void {
-  if (!keeps(without_identity, target.host)) {
-    return;
-  }
-  if (pair_names >= MAX_PAIR_NAMES) {
-    forget_pair_names();
-  }
-  let by_key = by_pair.get(cert);
-  if (by_key === undefined) {
-    by_key = weak_keys();
-    by_pair.set(cert, by_key);
-  }
-  let by_host = by_key.get(key);
-  if (by_host === undefined) {
-    by_host = new LuaTable<string, Recent>();
-    by_key.set(key, by_host);
-  }
-  by_host.set(target.host, new_recent(target, pool, name));
-  pair_names += 1;
-}
-
-/** The name kept in `by_host` for `target` and `pool`, if it was built from the same fields. */
-function kept_name(by_host: LuaTable<string, Recent> | undefined, target: Target, pool: string | undefined): string | undefined {
-  if (by_host === undefined) {
+/** The name kept in `slots` for `target` and `pool`, if it was built from the same fields. */
+function kept_name(slots: Slots | undefined, target: Target, pool: string | undefined): string | undefined {
+  if (slots === undefined) {
     return undefined;
   }
-  const last = by_host.get(target.host);
+  const host = target.host;
+  const by_server = slots.get(host);
+  if (by_server === undefined) {
+    return undefined;
+  }
+  const server_name = target.server_name;
+  const by_pool = by_server.get(typeof server_name === "string" ? server_name : host);
+  if (by_pool === undefined) {
+    return undefined;
+  }
+  const last = by_pool.get(pool ?? target.port ?? host);
   if (
     last !== undefined &&
     last.pool === pool &&
     last.scheme === target.scheme &&
     last.port === target.port &&
     last.ssl === target.ssl &&
-    last.server_name === target.server_name &&
+    last.server_name === server_name &&
     last.verify === target.verify &&
     last.proxy_uri === target.proxy_uri &&
     last.proxy_authorization === target.proxy_authorization
@@ -169,6 +168,60 @@ function kept_name(by_host: LuaTable<string, Recent> | undefined, target: Target
     return last.name;
   }
   return undefined;
+}
+
+/** Keeps `name` in `slots` for `target` and `pool`; false when a key is too long to keep. */
+function keep_name(slots: Slots, target: Target, pool: string | undefined, name: string): boolean {
+  const host = target.host;
+  const server_name = target.server_name;
+  const server = typeof server_name === "string" ? server_name : host;
+  const last = pool ?? target.port ?? host;
+  if (!keeps(without_identity, host) || !keeps(without_identity, server) || !keeps(without_identity, last)) {
+    return false;
+  }
+  let by_server = slots.get(host);
+  if (by_server === undefined) {
+    by_server = new LuaTable();
+    slots.set(host, by_server);
+  }
+  let by_pool = by_server.get(server);
+  if (by_pool === undefined) {
+    by_pool = new LuaTable();
+    by_server.set(server, by_pool);
+  }
+  by_pool.set(last, new_recent(target, pool, name));
+  return true;
+}
+
+/** Keeps `name` for a (cert, key) pair, a target and a pool. */
+function remember_pair_name(cert: CertChain, key: PrivateKey, target: Target, pool: string | undefined, name: string): void {
+  if (pair_names >= MAX_NAMES) {
+    forget_pair_names();
+  }
+  let by_key = by_pair.get(cert);
+  if (by_key === undefined) {
+    by_key = weak_keys();
+    by_pair.set(cert, by_key);
+  }
+  let slots = by_key.get(key);
+  if (slots === undefined) {
+    slots = new LuaTable();
+    by_key.set(key, slots);
+  }
+  if (keep_name(slots, target, pool, name)) {
+    pair_names += 1;
+  }
+}
+
+/** Keeps `name` for a target and a pool, without a client identity. */
+function remember_name(target: Target, pool: string | undefined, name: string): void {
+  if (without_identity.count >= without_identity.max) {
+    without_identity.entries = new LuaTable();
+    without_identity.count = 0;
+  }
+  if (keep_name(without_identity.entries, target, pool, name)) {
+    without_identity.count += 1;
+  }
 }
 
 /**
@@ -218,7 +271,7 @@ function name_for(
   if (name === undefined) {
     return $multi(undefined, undefined, err);
   }
-  remember(without_identity, target.host, new_recent(target, pool, name));
+  remember_name(target, pool, name);
   return $multi(name, false, undefined);
 }
 
