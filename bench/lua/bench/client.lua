@@ -64,10 +64,15 @@ function _M.per_request()
   client_app.get_as(id, options, true)
 end
 
+-- The same request handling as client_app.handle() (URI arguments read, options built), so that
+-- the control differs from isolated mode only in the pool name and the connect.
 function _M.by_hand()
-  local id, options = client_app.request_options({})
-  options.pool = "by-hand:" .. id
-  client_app.get_as(id, options, true, by_hand_connect)
+  local args = ngx.req.get_uri_args()
+  local id, options = client_app.request_options(args)
+  if id then
+    options.pool = "by-hand:" .. id
+    client_app.get_as(id, options, true, by_hand_connect)
+  end
 end
 
 function _M.memory()
