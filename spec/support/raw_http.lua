@@ -66,6 +66,11 @@ function _M.request(httpc, path, headers)
   return res
 end
 
+-- How long a pooled connection may stay idle (ms): well under the test servers' keepalive_timeout
+-- (60 s), so that it is this side that closes an idle pooled connection, never the server as a
+-- spec reuses it. The bench raises it together with its server's.
+_M.keepalive_timeout = 10000
+
 -- GET `path` with connect options `options` on a new client object; the connection goes back
 -- to the pool afterwards unless `keepalive` is false or the server closes it. `connect_fn`
 -- defaults to resty.mtls_pool.http_connect.
@@ -87,9 +92,7 @@ function _M.get(options, path, headers, keepalive, connect_fn)
   if res.close or keepalive == false then
     httpc.sock:close()
   else
-    -- idle for 10 s at most: well under the servers' keepalive_timeout (60 s), so that it is this
-    -- side that closes an idle pooled connection, never the server as a spec reuses it
-    httpc.sock:setkeepalive(10000, 16)
+    httpc.sock:setkeepalive(_M.keepalive_timeout, 16)
   end
   res.reused = reused
   res.httpc = httpc

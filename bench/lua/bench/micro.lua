@@ -171,20 +171,21 @@ local function first_proof_loop(options, provider)
   end)
 end
 
-local function connect_keepalive(options)
+local function connect_keepalive(options, connect_fn)
   local httpc = { sock = tcp() }
-  check(connect(httpc, options))
+  check((connect_fn or connect)(httpc, options))
   local reused = httpc.sock:getreusedtimes()
   check(httpc.sock:setkeepalive(60000, 16))
   return reused
 end
 
--- connect + setkeepalive, each on a pooled connection (one is made and pooled first).
-local function connect_loop(options)
-  connect_keepalive(options)
+-- connect + setkeepalive, each on a pooled connection (one is made and pooled first); with
+-- resty.mtls_pool.http_connect, or `connect_fn`.
+local function connect_loop(options, connect_fn)
+  connect_keepalive(options, connect_fn)
   return own_trace(function(n)
     for _ = 1, n do
-      if connect_keepalive(options) == 0 then
+      if connect_keepalive(options, connect_fn) == 0 then
         error("connect opened a new connection: the pool was not warm")
       end
     end
@@ -280,7 +281,8 @@ end
 -- traces and aborts may flush or blacklist shared code) slows another's warm rows:
 --   "ffi", "object", "openssl": pool_name for https, then mTLS warm, cold (new objects of a
 --                  proven pair) and first proof with that provider
---   "connect": PEM parsing, then connect + setkeepalive on pooled https and mTLS connections
+--   "connect": PEM parsing, then connect + setkeepalive on pooled https and mTLS connections,
+--                  and on a pooled mTLS connection by hand (support.by_hand_connect)
 --   "shapes_plain_first", "shapes_mtls_first": pool_name and connect at one call site for every
 --                  shape, the shapes first run (and so compiled) in that order
 --   "pem": load_pem_pair of a known leaf + intermediate chain and key
@@ -379,6 +381,9 @@ function _M.run(config)
       { name = "parse", calls = COLD_CALLS, body = fresh },
       { name = "connect_https", calls = CONNECT_CALLS, body = connect_loop(https) },
       { name = "connect_mtls", calls = CONNECT_CALLS, body = connect_loop(mtls) },
+      -- the control: the same connection, the pool named by the caller, no library code
+      { name = "connect_by_hand", calls = CONNECT_CALLS,
+        body = connect_loop(helpers.merged(mtls, { pool = "by-hand" }), require("support.by_hand_connect")) },
     }
   else
     local ok, err = mtls_pool.configure({ provider = config.group })
