@@ -31,6 +31,9 @@ return function(httpc, options)
       return nil, err
     end
   end
-  httpc.ssl = true
+  -- the fields lua-resty-http's own connect sets, as resty.mtls_pool.http_connect does: the bench's
+  -- control then differs from it only in naming the pool
+  httpc.host, httpc.port, httpc.keepalive, httpc.ssl = options.host, options.port, true, true
+  httpc.http_proxy_auth, httpc.path_prefix = nil, nil
   return true
 end
