@@ -124,24 +124,30 @@ local function new_recent(target, pool, name)
     }
 end
 
+--- The three keys of the slot for `target` and `pool`: host, SNI name or host, pool or port or host.
+local function slot_keys(target, pool)
+    local host = target.host
+    local server_name = target.server_name
+    return host, type(server_name) == "string" and server_name or host, pool or target.port or host
+end
+
 --- The name kept in `slots` for `target` and `pool`, if it was built from the same fields.
 local function kept_name(slots, target, pool)
     if slots == nil then
         return nil
     end
-    local host = target.host
+    local host, server, rest = slot_keys(target, pool)
     local by_server = slots[host]
     if by_server == nil then
         return nil
     end
-    local server_name = target.server_name
-    local by_pool = by_server[type(server_name) == "string" and server_name or host]
+    local by_pool = by_server[server]
     if by_pool == nil then
         return nil
     end
-    local last = by_pool[pool or target.port or host]
+    local last = by_pool[rest]
     if last ~= nil and last.pool == pool and last.scheme == target.scheme
-        and last.port == target.port and last.ssl == target.ssl and last.server_name == server_name
+        and last.port == target.port and last.ssl == target.ssl and last.server_name == target.server_name
         and last.verify == target.verify and last.proxy_uri == target.proxy_uri
         and last.proxy_authorization == target.proxy_authorization then
         return last.name
@@ -151,10 +157,7 @@ end
 
 --- Keeps `name` in `slots` for `target` and `pool`; false when a key is too long to keep.
 local function keep_name(slots, target, pool, name)
-    local host = target.host
-    local server_name = target.server_name
-    local server = type(server_name) == "string" and server_name or host
-    local last = pool or target.port or host
+    local host, server, last = slot_keys(target, pool)
     if not keeps(without_identity, host) or not keeps(without_identity, server)
         or not keeps(without_identity, last) then
         return false

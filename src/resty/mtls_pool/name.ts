@@ -138,29 +138,35 @@ function new_recent(target: Target, pool: string | undefined, name: string): Rec
   };
 }
 
+/** The three keys of the slot for `target` and `pool`: host, SNI name or host, pool or port or host. */
+function slot_keys(target: Target, pool: string | undefined): LuaMultiReturn<[string, string, string | number]> {
+  const host = target.host;
+  const server_name = target.server_name;
+  return $multi(host, typeof server_name === "string" ? server_name : host, pool ?? target.port ?? host);
+}
+
 /** The name kept in `slots` for `target` and `pool`, if it was built from the same fields. */
 function kept_name(slots: Slots | undefined, target: Target, pool: string | undefined): string | undefined {
   if (slots === undefined) {
     return undefined;
   }
-  const host = target.host;
+  const [host, server, rest] = slot_keys(target, pool);
   const by_server = slots.get(host);
   if (by_server === undefined) {
     return undefined;
   }
-  const server_name = target.server_name;
-  const by_pool = by_server.get(typeof server_name === "string" ? server_name : host);
+  const by_pool = by_server.get(server);
   if (by_pool === undefined) {
     return undefined;
   }
-  const last = by_pool.get(pool ?? target.port ?? host);
+  const last = by_pool.get(rest);
   if (
     last !== undefined &&
     last.pool === pool &&
     last.scheme === target.scheme &&
     last.port === target.port &&
     last.ssl === target.ssl &&
-    last.server_name === server_name &&
+    last.server_name === target.server_name &&
     last.verify === target.verify &&
     last.proxy_uri === target.proxy_uri &&
     last.proxy_authorization === target.proxy_authorization
@@ -172,10 +178,7 @@ function kept_name(slots: Slots | undefined, target: Target, pool: string | unde
 
 /** Keeps `name` in `slots` for `target` and `pool`; false when a key is too long to keep. */
 function keep_name(slots: Slots, target: Target, pool: string | undefined, name: string): boolean {
-  const host = target.host;
-  const server_name = target.server_name;
-  const server = typeof server_name === "string" ? server_name : host;
-  const last = pool ?? target.port ?? host;
+  const [host, server, last] = slot_keys(target, pool);
   if (!keeps(without_identity, host) || !keeps(without_identity, server) || !keeps(without_identity, last)) {
     return false;
   }
